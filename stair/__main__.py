@@ -1,0 +1,5 @@
+import sys
+
+from stair.cli import main
+
+sys.exit(main())

@@ -1,0 +1,13 @@
+"""The root of every error STAIR raises on bad input.
+
+Each subsystem defines typed subclasses (``ProgramError`` in ``stair.programs``,
+``VideoDecodeError`` in ``stair.data``, ...). Their messages name the file, video, question or
+program position at fault, so that a user never has to read a traceback to know what went wrong.
+The CLI turns any ``StairError`` into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class StairError(Exception):
+    """Bad input or configuration, reported to the user in one clear line."""
