@@ -150,7 +150,10 @@ _TEXT_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|([A-Za-z]+(?:\[[a-z ]+\])?)
 
 def from_text(text: str) -> ModuleTree:
     """Parse the one-line form of :func:`to_text` (empty optional slots may be left out)."""
-    items = [(m.start(), m.group(1), m.group(2), m.group(3)) for m in _TEXT_TOKEN.finditer(text)]
+    items = [
+        (m.end() - len(m.group(0).lstrip()), m.group(1), m.group(2), m.group(3))
+        for m in _TEXT_TOKEN.finditer(text)
+    ]
     items = [it for it in items if any(it[1:])]
     pos = 0
 
