@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Union
 
+from stair.programs.ast import Expr, walk
 from stair.programs.signatures import SIGNATURES, Signature, VType
 from stair.programs.switches import Switch
 
@@ -171,6 +172,20 @@ class ModuleTree:
         if self.source is None or node.origin is None:
             return None
         return self.source[node.origin[0] : node.origin[1]]
+
+    def ast_node(self, node: Node) -> Expr | None:
+        """The AGQA syntax node this module node was compiled from (parsed once, then cached)."""
+        if self.source is None or node.origin is None:
+            return None
+        index = self.__dict__.get("_ast_index")
+        if index is None:
+            from stair.programs.parser import parse
+
+            index = {}
+            for expr in walk(parse(self.source)):
+                index.setdefault((expr.start, expr.end), expr)
+            object.__setattr__(self, "_ast_index", index)
+        return index.get(node.origin)
 
     def path(self, node_id: int) -> str:
         """A readable path to a node, e.g. ``Exists/1:Filter[objects]/0:Temporal[before]``."""

@@ -149,6 +149,8 @@ def test_nodes_are_numbered_in_preorder_and_link_to_their_source():
     assert tree.origin_text(tree.nodes[3]) == "opening a closet"
     assert tree.phrases()[1].origin == (39, 55)
     assert tree.path(3) == "Exists/1:Filter[objects]/0:Temporal[before]/1:Localize"
+    assert tree.ast_node(tree.nodes[1]).name == "Iterate"
+    assert tree.ast_node(tree.nodes[3]).text == "opening a closet"
 
 
 def test_compare_copies_share_nothing_but_the_source():
