@@ -161,7 +161,7 @@ class FeatureExtractor:
         if local:
             _load_state_dict(model, self.weights, head_path)
         self.model = model.eval().to(self.device)
-        log.info("feature backbone %s (%s weights), D=%d", backbone, self.weights, self.dim)
+        log.info("backbone %s (weights: %s), D=%d", backbone, self.weights or "random", self.dim)
 
     def _weights_entry(self, name: str | None):
         """The torchvision weights enum entry for ``name`` (``None``: DEFAULT, for transforms)."""

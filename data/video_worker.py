@@ -25,11 +25,19 @@ log = logging.getLogger(__name__)
 __all__ = ["VideoDecoder", "decode_many", "decode_video"]
 
 
-def _worker_main(conn) -> None:
-    """Child process loop: receive (path, sampling, backend, threads), send back the result."""
-    import av  # noqa: F401  (imported before "ready", so deadlines do not pay for imports)
-    import decord  # noqa: F401
+def _worker_main(conn, level: int) -> None:
+    """Child process loop: receive (path, sampling, backend, threads), send back the result.
 
+    ``level``: the parent's logging level, so the child's warnings show alike. FFmpeg's own
+    console messages (decord's copy) are silenced unless debugging: failures reach the parent as
+    errors naming the file instead.
+    """
+    import av  # noqa: F401  (imported before "ready", so deadlines do not pay for imports)
+    import decord
+
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if level > logging.DEBUG:
+        decord.logging.set_level(decord.logging.QUIET)
     conn.send(("ready", None))
     while True:
         try:
@@ -81,7 +89,10 @@ class VideoDecoder:
     def _start(self) -> None:
         ctx = mp.get_context("spawn")  # no fork: the parent may hold torch/CUDA threads
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="stair-decode")
+        level = logging.getLogger().getEffectiveLevel()
+        proc = ctx.Process(
+            target=_worker_main, args=(child, level), daemon=True, name="stair-decode"
+        )
         proc.start()
         child.close()
         if not parent.poll(self.start_timeout):

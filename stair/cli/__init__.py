@@ -18,6 +18,7 @@ from stair.errors import StairError
 #: command name -> module implementing it (imported lazily)
 COMMANDS: dict[str, str] = {
     "parse": "stair.cli.parse",
+    "features": "stair.cli.features",
 }
 
 

@@ -1,0 +1,194 @@
+"""``stair features``: decode videos and cache backbone features in an HDF5 store.
+
+Example::
+
+    stair features --videos Charades_v1_480/ --out datasets/charades_r18.h5 \\
+        --backbone resnet18 --weights DEFAULT --frames 16 --workers 4 --device cuda --bf16
+
+Videos are decoded in ``--workers`` child processes (each video within ``--timeout`` seconds)
+while the main process runs the backbone, so decoding and extraction overlap. The video id is the
+file name without extension. Rerunning the same command resumes: videos already in the store are
+not decoded again. Bad videos are skipped and listed in ``<out stem>.skipped.jsonl``; the command
+still exits 0 and says how many were skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from stair.errors import StairError
+
+HELP = "Decode videos and cache backbone features in an HDF5 store (resumable, skips bad files)."
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--videos",
+        required=True,
+        help="a folder of videos, or a text file with one video path per line "
+        "(relative paths are taken relative to the list file)",
+    )
+    parser.add_argument("--out", required=True, help="the HDF5 feature store to create or extend")
+    parser.add_argument("--backbone", default="resnet18", help="torchvision model name")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="DEFAULT, a torchvision weights name, or a local state_dict file (default: random)",
+    )
+    parser.add_argument("--frames", type=int, default=16, help="frames sampled per video")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="sample at this rate instead (--frames caps the count; --frames 0: no cap)",
+    )
+    parser.add_argument(
+        "--size", default=None, help="resize decoded frames: short side S, or HxW (e.g. 224x224)"
+    )
+    parser.add_argument("--bf16", action="store_true", help="run the backbone under bf16 autocast")
+    parser.add_argument("--device", default="cpu", help="torch device for the backbone")
+    parser.add_argument("--workers", type=int, default=1, help="video decoding processes")
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="frames (or clips) per forward pass"
+    )
+    parser.add_argument("--clip-len", type=int, default=16, help="frames per clip (video models)")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds allowed to decode one video"
+    )
+
+
+def parse_size(text: str | None) -> int | tuple[int, int] | None:
+    """``"224"`` -> 224 (short side), ``"224x320"`` -> (224, 320), ``None`` -> None."""
+    if text is None:
+        return None
+    try:
+        if "x" in text.lower():
+            h, w = text.lower().split("x")
+            return int(h), int(w)
+        return int(text)
+    except ValueError:
+        raise StairError(f"--size must be S or HxW, got {text!r}") from None
+
+
+def list_videos(spec: str | os.PathLike) -> list[Path]:
+    """The video files of a folder (sorted, by extension), or the paths listed in a text file."""
+    spec = Path(spec)
+    if spec.is_dir():
+        return sorted(p for p in spec.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not spec.is_file():
+        raise StairError(f"--videos {spec}: no such folder or list file")
+    paths = []
+    for line in spec.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            path = Path(line).expanduser()
+            paths.append(path if path.is_absolute() else spec.parent / path)
+    return paths
+
+
+@dataclass
+class Summary:
+    """What one extraction run did."""
+
+    total: int
+    already: int
+    added: int
+    skipped: int
+    report: Path
+
+
+def extract(
+    videos: list[Path],
+    out: str | os.PathLike,
+    extractor,
+    sampling,
+    *,
+    workers: int = 1,
+    timeout: float | None = 120.0,
+    progress: bool = True,
+) -> Summary:
+    """Decode ``videos``, embed them with ``extractor`` and add them to the store at ``out``.
+
+    ``extractor``: a :class:`stair.data.features.FeatureExtractor` (or anything with ``__call__``
+    and ``describe()``); ``sampling``: a :class:`stair.data.video.Sampling`. Videos already in the
+    store are skipped; bad ones are reported and skipped.
+    """
+    from tqdm import tqdm
+
+    from stair.data.feature_store import FeatureStoreWriter, report_path
+    from stair.data.video import VideoDecodeError, file_id
+    from stair.data.video_worker import decode_many
+
+    meta = {
+        **extractor.describe(),
+        "frames": sampling.num_frames or 0,
+        "sample_fps": float(sampling.fps or 0.0),
+        "size": str(sampling.size),
+    }
+    threads = 0 if workers == 1 else max(1, (os.cpu_count() or 1) // workers)
+    with FeatureStoreWriter(out, meta) as store:
+        todo, seen = [], {}
+        for path in videos:
+            video_id = file_id(path)
+            if video_id in seen:
+                store.skip(path, f"duplicate video id {video_id!r} (also {seen[video_id]})")
+            elif video_id not in store:
+                todo.append(path)
+            seen.setdefault(video_id, path)
+        already = sum(1 for v in seen if v in store.done)
+        log.info("%d videos, %d already in %s, %d to do", len(seen), already, out, len(todo))
+        decoded = decode_many(todo, sampling, workers=workers, timeout=timeout, threads=threads)
+        bar = tqdm(decoded, total=len(todo), unit="video", disable=not progress or None)
+        for path, video in bar:
+            if isinstance(video, VideoDecodeError):
+                store.skip(path, video.reason)
+                continue
+            features = extractor(video.frames).numpy()
+            store.add(
+                file_id(path),
+                features,
+                video.timestamps,
+                video.fps,
+                source=str(path),
+                decoder=video.backend,
+            )
+        added, skipped = store.added, len(store.skipped)
+    return Summary(len(videos), already, added, skipped, report_path(out))
+
+
+def run(args: argparse.Namespace) -> int:
+    from stair.data.features import FeatureExtractor
+    from stair.data.video import Sampling
+
+    videos = list_videos(args.videos)
+    if not videos:
+        raise StairError(f"--videos {args.videos}: no video files found")
+    try:
+        sampling = Sampling(args.frames or None, args.fps, parse_size(args.size))
+    except ValueError as err:
+        raise StairError(str(err)) from None
+    extractor = FeatureExtractor(
+        args.backbone,
+        weights=args.weights,
+        device=args.device,
+        bf16=args.bf16,
+        batch_size=args.batch_size,
+        clip_len=args.clip_len,
+    )
+    summary = extract(
+        videos, args.out, extractor, sampling, workers=args.workers, timeout=args.timeout
+    )
+    print(
+        f"stair features: {summary.added} videos added, {summary.already} already in "
+        f"{args.out}, {summary.skipped} skipped"
+        + (f" (see {summary.report})" if summary.skipped else "")
+    )
+    return 0
