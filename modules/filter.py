@@ -1,0 +1,72 @@
+"""Filter and FilterFrame: the objects / relations / actions in the focused frames."""
+
+from __future__ import annotations
+
+import torch
+from einops import einsum, rearrange
+from stair.modules.common import match_frames, time_attention
+from stair.modules.registry import register
+from torch import nn
+
+from stair.values import Category, Concept, Text, Video
+
+
+@register
+class Filter(nn.Module):
+    """Pools the focused frames into one concept vector: what was seen (held, done) in the window.
+
+    Attention over time: ``softmax_t(f_t . q / sqrt(D) + log window_t)`` over the real frames
+    (the reference's softmax ran over a singleton axis and ignored the keyword), with a learned
+    query per category plus, when given, the projected text ("objects they were *holding*"). The
+    attended features are gated by the text and projected into the concept space by a
+    per-category Linear. Appears in almost every question ("what did they hold before ...",
+    "did they see a phone ..."); feeds ``Exists``, ``Choose``, ``Equals``, ``ToAction``,
+    ``Superlative`` candidates, or answers a query itself. Supervised by multi-positive InfoNCE
+    against the gold concept set.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(len(Category), dim) * dim**-0.5)
+        self.text_query = nn.Linear(dim, dim)
+        self.text_gate = nn.Linear(dim, dim)
+        self.out = nn.ModuleDict({c.value: nn.Linear(dim, dim) for c in Category})
+        self._row = {c: i for i, c in enumerate(Category)}
+
+    def forward(
+        self, switch: Category, video: Video, text: Concept | Text | None = None
+    ) -> Concept:
+        B, _, D = video.features.shape
+        query = self.queries[self._row[switch]].expand(B, D)  # (B, D)
+        if text is not None:
+            query = query + self.text_query(text.vector)
+        attn = time_attention(match_frames(video.features, query), video.focus, video.mask)
+        # padded frames get exactly zero attention, so their content never reaches the sum
+        pooled = einsum(attn, video.features, "b t, b t d -> b d")  # (B, D)
+        if text is not None:
+            pooled = pooled * (1 + torch.tanh(self.text_gate(text.vector)))
+        return Concept(self.out[switch.value](pooled))
+
+
+@register
+class FilterFrame(nn.Module):
+    """Per-frame concept features of a category: the objects / relations / actions at each frame.
+
+    A per-category Linear over every frame, modulated by the text (FiLM: scale and shift from the
+    projected phrase); padded frames are zeroed and the window is kept. Appears inside
+    "first/last" questions, where a per-frame condition is tested ("the first time they were
+    holding something"); feeds ``ExistsFrame`` and ``HasItem``.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.frame = nn.ModuleDict({c.value: nn.Linear(dim, dim) for c in Category})
+        self.film = nn.Linear(dim, 2 * dim)
+
+    def forward(self, switch: Category, video: Video, text: Concept | Text | None = None) -> Video:
+        feats = self.frame[switch.value](video.features)  # (B, T, D)
+        if text is not None:
+            scale, shift = rearrange(self.film(text.vector), "b (two d) -> two b 1 d", two=2)
+            feats = feats * (1 + torch.tanh(scale)) + shift
+        feats = torch.where(video.mask[..., None], feats, 0)
+        return Video(feats, video.focus, video.mask)

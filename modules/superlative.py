@@ -1,0 +1,60 @@
+"""Superlative: the candidate action that lasts longest / shortest."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import einsum
+from stair.modules.registry import register
+from torch import Tensor, nn
+
+from stair.values import Concept, ExecutionError, Extreme, Text, Video
+
+
+@register
+class Superlative(nn.Module):
+    """Localises each candidate action, compares soft durations, returns the longest / shortest.
+
+    For candidates ``c_k`` (the listed ones, or with an empty list every action of the concept
+    bank, the ``actions`` context), ``p_kt = sigmoid(f_t . W c_k / sqrt(D) + b) * window_t`` and
+    the soft duration is ``d_k = sum_t p_kt`` frames. ``max`` takes ``softmax_k(d_k / tau)``,
+    ``min`` the proper ``softmax_k(-d_k / tau)`` (learnable ``tau``); the output is the
+    probability-weighted mix of the candidates' vectors. Appears in "which did they do for
+    longer/shorter" and "what did they do the longest" questions; answers them or feeds
+    ``Equals``. Supervised by multi-positive InfoNCE against the gold action.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(dim, dim)
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.log_tau = nn.Parameter(torch.zeros(()))
+
+    def forward(
+        self,
+        switch: Extreme,
+        video: Video,
+        candidates: tuple[Concept | Text, ...],
+        *,
+        actions: Tensor | None = None,
+    ) -> Concept:
+        D = video.features.shape[-1]
+        if candidates:
+            cands = torch.stack([c.vector for c in candidates], dim=1)  # (B, K, D)
+            pattern = "b t d, b k d -> b k t"
+        elif actions is not None:
+            cands = actions  # (A, D): every action of the bank, shared by the batch
+            pattern = "b t d, k d -> b k t"
+        else:
+            raise ExecutionError(
+                "Superlative over every action needs the concept bank's actions (pass bank=...)"
+            )
+        logits = einsum(video.features, self.query(cands), pattern) / math.sqrt(D) + self.bias
+        presence = torch.sigmoid(logits) * video.focus[:, None]  # (B, K, T)
+        duration = presence.sum(-1)  # (B, K): soft number of frames each candidate lasts
+        sign = 1.0 if switch is Extreme.MAX else -1.0
+        pick = torch.softmax(sign * duration / self.log_tau.exp(), dim=-1)  # (B, K)
+        if cands.dim() == 2:
+            return Concept(pick @ cands)
+        return Concept(einsum(pick, cands, "b k, b k d -> b d"))
