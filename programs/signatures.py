@@ -1,16 +1,18 @@
 """Module signatures: what each module takes and returns, by value type.
 
 A :class:`Signature` is the one description of a module's interface that the compiler, the type
-checker, the serialisers and the program generator's grammar all read. The table below declares
-the catalogue of DESIGN.md section 5; value types are named by :class:`VType`.
+checker, the serialisers and the program generator's grammar all read. There is no hand-written
+table: :data:`SIGNATURES` is derived from the registered neural modules' ``forward`` type hints
+(:mod:`stair.modules.registry`); value types are named by :class:`VType`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from stair.programs.switches import Category, Direction, Extreme, Switch, TemporalMode
+from stair.programs.switches import Category, Direction, Extreme, Switch
 
 
 class VType(str, Enum):
@@ -61,44 +63,38 @@ class Signature:
         return f"{head}({', '.join(one(p) for p in self.params)}) -> {self.returns}"
 
 
-V, F, C, B, N, T = (VType.VIDEO, VType.FRAMES, VType.CONCEPT, VType.BOOL, VType.COUNT, VType.TEXT)
+class _RegistrySignatures(Mapping[str, Signature]):
+    """Module name -> :class:`Signature`, read live from the module registry.
+
+    The registry (:mod:`stair.modules.registry`) derives each signature from the module's
+    ``forward`` type hints, so the modules' own code is the one declaration of the catalogue. The
+    first access imports :mod:`stair.modules` (and with it torch), which registers them.
+    """
+
+    _live: Mapping[str, Signature] | None = None
+
+    def _table(self) -> Mapping[str, Signature]:
+        if self._live is None:
+            import stair.modules  # noqa: F401  (importing the package registers the catalogue)
+            from stair.modules.registry import signatures
+
+            self._live = signatures()  # a live view: later registrations show up too
+        return self._live
+
+    def __getitem__(self, module: str) -> Signature:
+        return self._table()[module]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return f"SIGNATURES({', '.join(sorted(self._table()))})"
 
 
-def _p(name: str, *types: VType, **kw: object) -> Param:
-    return Param(name, frozenset(types), **kw)  # type: ignore[arg-type]
-
-
-def _sig(module: str, returns: VType, *params: Param, switch: type[Switch] | None = None):
-    return Signature(module, params, returns, switch)
-
-
-_TABLE = [
-    _sig("Localize", F, _p("video", V), _p("action", T, C)),
-    _sig(
-        "Temporal", V, _p("video", V), _p("anchor", F),
-        _p("second", F, optional=True, only_with=frozenset({"between"})), switch=TemporalMode,
-    ),
-    _sig("Filter", C, _p("video", V), _p("text", T, C, optional=True), switch=Category),
-    _sig("FilterFrame", V, _p("video", V), _p("text", T, C, optional=True), switch=Category),
-    _sig("Exists", B, _p("item", T, C), _p("items", C)),
-    _sig("ExistsFrame", F, _p("item", T, C), _p("video", V)),
-    _sig("HasItem", F, _p("video", V)),
-    _sig("Relate", F, _p("frames", F), switch=Direction),
-    _sig("AttnVideo", V, _p("video", V), _p("frames", F)),
-    _sig("Superlative", C, _p("video", V), _p("candidates", T, C, variadic=True), switch=Extreme),
-    _sig("ToAction", C, _p("verb", T), _p("object", T, C)),
-    _sig("Choose", C, _p("first", T, C), _p("second", T, C), _p("value", C)),
-    _sig("Compare", B, _p("before", B), _p("after", B)),
-    _sig("Equals", B, _p("first", T, C), _p("second", T, C)),
-    _sig("And", B, _p("first", B), _p("second", B)),
-    _sig("Or", B, _p("first", B), _p("second", B)),
-    _sig("Xor", B, _p("first", B), _p("second", B)),
-    _sig("Not", B, _p("value", B)),
-    _sig("AndFrame", F, _p("first", F), _p("second", F)),
-    _sig("XorFrame", F, _p("first", F), _p("second", F)),
-    _sig("Count", N, _p("frames", F)),
-]  # fmt: skip
-
-SIGNATURES: dict[str, Signature] = {s.module: s for s in _TABLE}
+#: Every module's signature (DESIGN.md section 5), derived from the registered module classes.
+SIGNATURES: Mapping[str, Signature] = _RegistrySignatures()
 
 __all__ = ["SIGNATURES", "Category", "Direction", "Extreme", "Param", "Signature", "VType"]
