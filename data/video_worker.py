@@ -11,12 +11,16 @@ in parallel with whatever the caller does with the results (feature extraction).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing as mp
 import os
 import queue
+import socket
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from multiprocessing.connection import Connection
 
 from stair.data.video import DecodedVideo, Sampling, VideoDecodeError, read_video
 
@@ -25,7 +29,7 @@ log = logging.getLogger(__name__)
 __all__ = ["VideoDecoder", "decode_many", "decode_video"]
 
 
-def _worker_main(conn, level: int) -> None:
+def _worker_main(conn: Connection, level: int) -> None:
     """Child process loop: receive (path, sampling, backend, threads), send back the result.
 
     ``level``: the parent's logging level, so the child's warnings show alike. FFmpeg's own
@@ -87,24 +91,31 @@ class VideoDecoder:
         self._conn = None
 
     def _start(self) -> None:
-        ctx = mp.get_context("spawn")  # no fork: the parent may hold torch/CUDA threads
-        parent, child = ctx.Pipe()
+        # A fresh interpreter running only this module (``python -m``): unlike multiprocessing's
+        # spawn it does not re-import the parent's __main__ (torch and all, seconds per worker),
+        # and unlike fork it inherits no torch/CUDA threads.
+        mine, theirs = socket.socketpair()
         level = logging.getLogger().getEffectiveLevel()
-        proc = ctx.Process(
-            target=_worker_main, args=(child, level), daemon=True, name="stair-decode"
-        )
-        proc.start()
-        child.close()
-        if not parent.poll(self.start_timeout):
+        cmd = [sys.executable, "-m", __name__, str(theirs.fileno()), str(level)]
+        try:
+            proc = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        conn = Connection(mine.detach())
+        if not conn.poll(self.start_timeout):
             proc.kill()
+            conn.close()
             raise RuntimeError(f"video decoder process did not start in {self.start_timeout} s")
-        parent.recv()
-        self._proc, self._conn = proc, parent
+        conn.recv()
+        self._proc, self._conn = proc, conn
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def _kill(self) -> None:
         if self._proc is not None:
             self._proc.kill()
-            self._proc.join(timeout=10)
+            self._proc.wait(timeout=10)
         if self._conn is not None:
             self._conn.close()
         self._proc = self._conn = None
@@ -136,7 +147,7 @@ class VideoDecoder:
             ) from None
 
     def _run(self, path: str, backend: str) -> DecodedVideo:
-        if self._proc is None or not self._proc.is_alive():
+        if not self._alive():
             self._kill()
             self._start()
         try:
@@ -146,9 +157,10 @@ class VideoDecoder:
                 raise _TimedOut
             status, value = self._conn.recv()
         except (EOFError, OSError):
+            code = None
             if self._proc is not None:
-                self._proc.join(timeout=2)
-            code = self._proc.exitcode if self._proc is not None else None
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = self._proc.wait(timeout=2)
             self._kill()
             raise VideoDecodeError(path, f"decoder process died (exit code {code})") from None
         if status == "err":
@@ -157,11 +169,11 @@ class VideoDecoder:
 
     def close(self) -> None:
         """Stop the child process (politely, then by force)."""
-        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+        if self._alive():
             try:
                 self._conn.send(None)
-                self._proc.join(timeout=2)
-            except (OSError, BrokenPipeError):
+                self._proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
         self._kill()
 
@@ -242,3 +254,7 @@ def decode_many(
         pool.shutdown(wait=True)
         for decoder in decoders:
             decoder.close()
+
+
+if __name__ == "__main__":  # the child process of a VideoDecoder: python -m ... FD LEVEL
+    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))

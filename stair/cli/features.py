@@ -133,7 +133,11 @@ def extract(
         "sample_fps": float(sampling.fps or 0.0),
         "size": str(sampling.size),
     }
-    threads = 0 if workers == 1 else max(1, (os.cpu_count() or 1) // workers)
+    # Decoding threads per worker: on a CPU backbone one each (more oversubscribes the cores
+    # torch is using, and its thread pool slows down far more than decoding gains); on an
+    # accelerator the CPU cores are shared by the decoders.
+    on_cpu = str(getattr(extractor, "device", "cpu")).startswith("cpu")
+    threads = 1 if on_cpu else max(1, (os.cpu_count() or 1) // workers)
     with FeatureStoreWriter(out, meta) as store:
         todo, seen = [], {}
         for path in videos:
