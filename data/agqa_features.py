@@ -60,6 +60,9 @@ class _H5Table:
             )
         self.row = {int(v): i for i, v in enumerate(np.asarray(ids[()]).reshape(-1))}
 
+    def __getstate__(self) -> dict:  # picklable for DataLoader workers (spawn)
+        return {**self.__dict__, "_file": None, "_pid": -1}
+
     def file(self) -> h5py.File:
         if self._pid != os.getpid():
             try:

@@ -124,6 +124,9 @@ class FeatureStore:
             self._pid = os.getpid()
         return self._handles
 
+    def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader workers (spawn)
+        return {**self.__dict__, "_handles": [], "_pid": -1}
+
     @property
     def attrs(self) -> dict[str, Any]:
         """Store-level settings (backbone, dim, sampling) from the first file."""
@@ -166,7 +169,8 @@ class FeatureStoreWriter:
     ``meta``: what produced the features (backbone, weights, dim, sampling...): stored as the
     store's attributes and compared with an existing store's, so that a rerun with other settings
     fails instead of mixing features. ``commit_every``: videos per part file (also committed
-    every ``commit_seconds``). Use as a context manager, or call :meth:`close`.
+    every ``commit_seconds``). Use as a context manager, or call :meth:`close`. One writer per
+    store at a time (readers may come and go).
     """
 
     def __init__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import h5py
 import numpy as np
@@ -193,6 +194,7 @@ def test_rx_features(tmp_path, split):
     np.testing.assert_allclose(x[:, :2048], resnet[0].mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(x[:, 2048:], resnext[0])
     np.testing.assert_allclose(rx.get("7UPGT")[:, 2048:], resnext[1])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(rx)).get("YSKX3"), x)
     with pytest.raises(MissingFeaturesError, match=r"'ABCDE' in .*strID2numID\.json"):
         rx.get("ABCDE")
     with pytest.raises(MissingFeaturesError, match=r"'NOFT1' in .*appearance_feat\.h5"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -47,6 +48,9 @@ def test_round_trip_and_missing_id(tmp_path):
         assert attrs["source"] == "b.mp4"
         np.testing.assert_allclose(attrs["timestamps"], [0.0, 0.5, 1.0])
         assert fs.attrs["dim"] == 4
+        copy = pickle.loads(pickle.dumps(fs))  # as sent to DataLoader workers
+        np.testing.assert_array_equal(copy.get("vidA")[0], feats(2, 2))
+        copy.close()
         with pytest.raises(MissingFeaturesError, match=r"no features for video 'nope' in .*f\.h5"):
             fs.get("nope")
     assert not parts_dir(path).exists()  # parts merged and removed
