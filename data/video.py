@@ -8,18 +8,20 @@ What can go wrong with real files, and what this module does about it:
 
 * **Over-reported frame counts.** decord's ``len(vr)`` counts packets (or trusts the container);
   packets that decode to nothing make indices near the end fail, and decord may crash or spin
-  forever on them. Before sampling we probe that the last index decodes; if it does not, a binary
-  search (each probe on a fresh reader, since a failed read poisons decord's reader) finds the
-  largest index that does, and sampling is clamped to the frames that really decode.
+  forever on them. Before sampling, the last index is checked to decode; if it does not, the
+  video is read with PyAV instead, which decodes sequentially and counts the frames that really
+  decode, and sampling is clamped to those (``DecodedVideo.num_decodable`` vs ``num_reported``).
 * **Corrupt, truncated, missing or unreadable files** raise :class:`VideoDecodeError` naming the
-  file. When decord fails, PyAV is tried before giving up.
-* **Hangs.** decord can block in native code holding the GIL, where no thread or signal can
-  interrupt it. :class:`VideoDecoder` therefore decodes in a child process and kills it when a
-  video exceeds its deadline (the job goes on with a fresh child).
+  file. When decord fails for any reason, PyAV is tried before giving up.
+* **Hangs and crashes.** decord can block in native code holding the GIL, where no thread or
+  signal can interrupt it. :class:`stair.data.video_worker.VideoDecoder` therefore decodes in a
+  child process and kills it when a video exceeds its deadline (the job goes on with a fresh
+  child, and PyAV gets a second chance at the file).
 
-``read_video`` decodes in the calling process (no deadline); ``VideoDecoder`` /
-``decode_video`` add the guard, and ``decode_many`` runs several guarded decoders in parallel for
-batch jobs such as ``stair features``.
+``read_video`` decodes in the calling process (no deadline); ``VideoDecoder`` and
+``decode_video`` (in :mod:`stair.data.video_worker`) add the guard, and ``decode_many`` runs
+several guarded decoders in parallel for batch jobs such as ``stair features``. Frames are written
+with :func:`stair.data.video_writer.write_mp4`.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ __all__ = [
     "DecodedVideo",
     "Sampling",
     "VideoDecodeError",
+    "file_id",
     "read_video",
+    "resize_frames",
     "sample_indices",
+    "target_size",
 ]
 
 
@@ -151,7 +156,7 @@ def read_video(
     backend: str = "auto",
     threads: int = 0,
 ) -> DecodedVideo:
-    """Decode ``path`` in this process (no deadline; see :class:`VideoDecoder` for one).
+    """Decode ``path`` in this process (no deadline; ``video_worker.VideoDecoder`` adds one).
 
     ``backend``: ``"auto"`` (decord, then PyAV if decord fails), ``"decord"`` or ``"pyav"``.
     ``threads``: decoder threads (0 = let the library choose). Raises :class:`VideoDecodeError`
