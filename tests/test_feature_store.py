@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import stair.data.features
+import torch
 from stair.data.feature_store import (
     FeatureStore,
     FeatureStoreError,
@@ -24,6 +25,16 @@ from stair.data.feature_store import (
 from stair.data.video_writer import write_mp4
 
 from stair.cli import main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny inputs: one thread is as fast, and does not fight other processes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 META = {"backbone": "toy", "dim": 4}
 

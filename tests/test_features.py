@@ -9,6 +9,15 @@ import torchvision
 from stair.data.features import FeatureExtractor, FeatureModelError, is_video_model
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny inputs: one thread is as fast, and does not fight other processes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def frames(t: int = 5, h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
 
