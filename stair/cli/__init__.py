@@ -19,6 +19,7 @@ from stair.errors import StairError
 COMMANDS: dict[str, str] = {
     "parse": "stair.cli.parse",
     "features": "stair.cli.features",
+    "synth": "stair.cli.synth",
 }
 
 
