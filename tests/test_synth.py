@@ -1,0 +1,183 @@
+"""The synthetic benchmark: determinism, executor-made answers and golds, splits, balance."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stair.data.dataset import SynthDataset
+from stair.data.synth_build import SynthConfig, build_synth_dataset
+from stair.data.synth_questions import TEMPLATES, QuestionGenerator
+from stair.data.synth_render import SymbolicRenderConfig
+from stair.data.synth_splits import SPLITS, SplitConfig
+from stair.data.synth_vocab import DEFAULT_VOCAB
+from stair.data.synth_world import WorldConfig, generate_world
+from stair.programs import compile_program, execute
+
+from stair.cli import main
+
+VIDEOS, K, SEED = 60, 10, 7
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A small dataset written by the CLI (two worker processes)."""
+    out = tmp_path_factory.mktemp("synth") / "ds"
+    argv = ["synth", "--out", str(out), "--videos", str(VIDEOS), "--questions-per-video", str(K),
+            "--seed", str(SEED), "--dim", "32", "--workers", "2", "--test-fraction", "0.2"]  # fmt: skip
+    assert main(argv) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(built) -> SynthDataset:
+    return SynthDataset.load(built)
+
+
+def test_same_seed_gives_identical_question_files(built, tmp_path):
+    config = SynthConfig(
+        videos=VIDEOS, questions_per_video=K, seed=SEED, workers=1,
+        splits=SplitConfig(test_fraction=0.2), symbolic=SymbolicRenderConfig(dim=32),
+    )  # fmt: skip
+    build_synth_dataset(tmp_path, config)
+    for split in SPLITS:
+        name = f"questions/{split}.jsonl"
+        assert (built / name).read_bytes() == (tmp_path / name).read_bytes(), split
+    assert (built / "scene_graphs.json").read_bytes() == (
+        tmp_path / "scene_graphs.json"
+    ).read_bytes()
+
+
+def test_another_seed_gives_other_questions(built, tmp_path):
+    config = SynthConfig(videos=8, questions_per_video=4, seed=SEED + 1, render=())
+    build_synth_dataset(tmp_path, config)
+    ours = (built / "questions/train.jsonl").read_text().splitlines()[:5]
+    assert ours != (tmp_path / "questions/train.jsonl").read_text().splitlines()[:5]
+
+
+def test_every_split_has_questions(data):
+    assert data.splits == sorted(SPLITS)
+    for split in SPLITS:
+        assert data.questions(split), split
+    assert sum(data.meta["sizes"].values()) == sum(len(data.questions(s)) for s in SPLITS)
+
+
+def test_answers_and_golds_come_from_the_executor(data):
+    graphs = data.scene_graphs
+    for split in SPLITS:
+        for q in data.questions(split):
+            tree = compile_program(q.program)
+            result = execute(tree, graphs[q.video_id])
+            assert not result.issues, (q.qid, result.issues)
+            assert result.answer == q.answer, q.qid
+            assert result.golds_json() == q.golds, q.qid
+            assert q.metadata.steps == len(tree), q.qid
+            assert q.metadata.split == split
+
+
+def test_videos_are_split_not_shared(data):
+    owner: dict[str, str] = {}
+    for split in SPLITS:
+        home = "test" if split.startswith("test") else split
+        for q in data.questions(split):
+            assert owner.setdefault(q.video_id, home) == home, q.qid
+
+
+def test_no_held_out_composition_outside_test_novel(data):
+    held = set(data.meta["held_out"])
+    assert len(held) >= 6
+    for split in ("train", "val", "test", "test_more_steps"):
+        for q in data.questions(split):
+            assert not held & set(q.metadata.compositions), q.qid
+            assert not q.metadata.novel
+    for q in data.questions("test_novel"):
+        assert held & set(q.metadata.compositions), q.qid
+    for q in data.questions("train"):
+        family_time = f"family-time:{q.metadata.family}|{q.metadata.time_expr}"
+        assert q.metadata.compositions[0] == family_time
+
+
+def test_more_steps_exceed_every_train_question(data):
+    most = max(q.metadata.steps for q in data.questions("train"))
+    assert most <= data.meta["max_train_steps"]
+    assert all(q.metadata.steps > most for q in data.questions("test_more_steps"))
+
+
+def test_metadata_covers_the_taxonomy(data):
+    questions = [q for s in SPLITS for q in data.questions(s)]
+    families = {q.metadata.family for q in questions}
+    assert families == {"exists", "query", "choose", "and", "xor", "first_last", "superlative",
+                        "compare", "sequencing", "count"}  # fmt: skip
+    assert {q.metadata.semantic for q in questions} == {"object", "relation", "action"}
+    assert {q.metadata.structural for q in questions} == {
+        "query", "verify", "logic", "choose", "compare"
+    }  # fmt: skip
+    assert {q.metadata.time_expr for q in questions} == {
+        "video", "before", "after", "while", "between", "tag"
+    }  # fmt: skip
+    assert any(q.metadata.indirect for q in questions)
+    assert any("ToAction(" in q.program for q in questions)
+    assert any(q.program.startswith("Count(") for q in questions)
+    answers = set(data.answers)
+    assert all(q.answer in answers for q in questions)
+
+
+def test_templates_have_three_phrasings_and_known_families():
+    assert len(TEMPLATES) >= 15
+    for template in TEMPLATES:
+        assert len(set(template.phrasings)) >= 3, template.name
+        assert template.structural in {"query", "verify", "logic", "choose", "compare"}
+        assert template.semantic in {"object", "relation", "action"}
+
+
+def test_answers_are_balanced():
+    generator = QuestionGenerator()
+    answers: Counter[str] = Counter()
+    per_template: dict[str, Counter[str]] = {}
+    for i in range(120):
+        graph = generate_world(f"v{i}", np.random.default_rng([1, i]))
+        for q in generator.generate(graph, [("iid", "train", 10)], random.Random(i)):
+            answers[q.answer] += 1
+            per_template.setdefault(q.metadata.template, Counter())[q.answer] += 1
+    yes = answers["yes"] / (answers["yes"] + answers["no"])
+    before = answers["before"] / (answers["before"] + answers["after"])
+    assert 0.45 <= yes <= 0.55 and 0.45 <= before <= 0.55, (yes, before)
+    for name, counts in per_template.items():
+        if len(counts) > 3:  # open answers: no answer takes over a template
+            assert counts.most_common(1)[0][1] <= 0.5 * sum(counts.values()), (name, counts)
+
+
+def test_vocabulary_is_charades_like():
+    vocab = DEFAULT_VOCAB
+    assert len(vocab.objects) >= 15 and len(vocab.relations) >= 8 and len(vocab.actions) >= 20
+    assert len({(a.verb, a.object) for a in vocab.actions}) == len(vocab.actions)
+    for action in vocab.actions:
+        assert action.verb in action.phrase and action.object in action.phrase
+        assert action.object in vocab.objects
+        assert all(r in vocab.relations and o in vocab.objects for r, o in action.relations)
+
+
+def test_worlds_are_seeded_and_coherent():
+    config = WorldConfig(frames=24, fps=4.0, max_duration=8)
+    a = generate_world("v1", np.random.default_rng(5), config=config)
+    b = generate_world("v1", np.random.default_rng(5), config=config)
+    assert a == b and a.num_frames == 24 and a.fps == 4.0
+    for seed in range(30):
+        graph = generate_world("v", np.random.default_rng(seed))
+        assert 1 <= len(graph.actions) <= 6
+        for act in graph.actions:
+            implied = DEFAULT_VOCAB.action(act.phrase).relations
+            for f in range(act.start, act.end):
+                assert set(implied) <= graph.frames[f].relations
+        for frame in graph.frames:  # a related object is visible
+            assert {o for _, o in frame.relations} <= frame.objects
+        by_object: dict[str, list] = {}
+        for act in graph.actions:
+            by_object.setdefault(act.object, []).append(act)
+        for acts in by_object.values():  # instances sharing an object never touch
+            for x, y in itertools.pairwise(acts):
+                assert x.end < y.start
