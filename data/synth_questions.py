@@ -156,7 +156,9 @@ class QuestionGenerator:
                     out.append(record)
         return out
 
-    def _context(self, facts: VideoFacts, mode: _Mode, rng: random.Random):
+    def _context(
+        self, facts: VideoFacts, mode: _Mode, rng: random.Random
+    ) -> tuple[Context, list[Template]]:
         """The drafting context and candidate templates of one attempt in ``mode``."""
         if mode.name == "novel":
             kind, held = rng.choice(
@@ -173,7 +175,7 @@ class QuestionGenerator:
                       avoid_family_times=HELD_OUT_FAMILY_TIMES)  # fmt: skip
         return ctx, list(self.templates)
 
-    def _pick(self, templates: list[Template], bal: AnswerBalancer, rng: random.Random):
+    def _pick(self, templates: list[Template], bal: AnswerBalancer, rng: random.Random) -> Template:
         total = sum(bal.accepted[t.name] for t in templates) + len(templates)
         weight_sum = sum(t.weight for t in templates)
         # weight x (due share / accepted so far), clipped: templates behind their share catch up
@@ -181,7 +183,11 @@ class QuestionGenerator:
         scores = [t.weight * min(20.0, max(0.05, d)) for t, d in zip(templates, due)]
         return rng.choices(templates, scores)[0]
 
-    def _one(self, graph, facts, mode: _Mode, rng, seen: set[str], index: int):
+    def _one(
+        self, graph: SceneGraph, facts: VideoFacts, mode: _Mode, rng: random.Random,
+        seen: set[str], index: int,
+    ) -> QuestionRecord | None:  # fmt: skip
+        """One question in ``mode``, or None if no attempt gave a welcome, well-posed one."""
         bal = self.balancers[mode.split]
         for _ in range(self.attempts * _EFFORT[mode.name]):
             ctx, candidates = self._context(facts, mode, rng)
@@ -199,11 +205,9 @@ class QuestionGenerator:
                 continue
             self.executed += 1
             result = execute(tree, graph)
-            if not well_posed(tree, result) or not bal.accept(
-                template,
-                draft.program,
-                result.answer,  # type: ignore[arg-type]
-            ):
+            if not well_posed(tree, result):
+                continue
+            if not bal.accept(template, draft.program, result.answer):  # type: ignore[arg-type]
                 continue
             seen.add(draft.program)
             return _record(graph, template, draft, result, steps, comps, mode.split, index)
