@@ -86,6 +86,7 @@ def main() -> None:
     if args.quick:
         args.num_videos, args.seconds, args.frames = 4, 3.0, 8
 
+    load = os.getloadavg()[0]  # other processes on the machine skew every figure below
     with tempfile.TemporaryDirectory(prefix="stair-bench-") as tmp:
         tmp = Path(tmp)
         if args.videos:
@@ -156,7 +157,7 @@ def main() -> None:
     print(
         f"{args.frames} frames/video, {args.backbone} (random weights) on {args.device}, "
         f"batch {args.batch_size}, torch threads {torch.get_num_threads()}, "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs, load average {load:.1f} at start"
     )
     print(f"{'stage':34s} {'fp32':>20s} {'bf16':>20s} {'bf16/fp32':>10s}")
     for name, a, b, r in rows:
