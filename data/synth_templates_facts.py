@@ -199,12 +199,13 @@ def count(ctx: Context, tpl: Template, want: str | None) -> Draft | None:
     for phrase in phrases:
         by_count.setdefault(facts.count_in(phrase, t.window), []).append(phrase)
     target = int(want) if want is not None and want.isdigit() else None
-    if target == 0:
-        seen = [p for p in by_count.get(0, []) if p in facts.masks]
-        phrase = ctx.pick(seen) if seen and ctx.coin(0.6) else ctx.pick(by_count.get(0, []))
-    else:  # the wanted count, else the nearest smaller one that happens here
-        near = [c for c in sorted(by_count, reverse=True) if 0 < c <= (target or max(by_count))]
-        phrase = ctx.pick(by_count[near[0]]) if near else None
+    if target not in by_count:  # not possible here: any count that is (0 always is)
+        target = ctx.pick(sorted(by_count))
+    if target == 0:  # preferably an action that happens, but not in the window
+        seen = [p for p in by_count[0] if p in facts.masks]
+        phrase = ctx.pick(seen) if seen and ctx.coin(0.6) else ctx.pick(by_count[0])
+    else:
+        phrase = ctx.pick(by_count[target])  # type: ignore[index]
     if phrase is None:
         return None
     program = f"Count({phrase})" if t.kind == "video" else f"Count({phrase}, {t.program})"
