@@ -19,8 +19,10 @@ The two generalisation splits are drawn from the *test* videos too:
   e.g. ``rel-obj:holding|book`` ("were they holding the book ...?").
 
 **Steps** are the number of modules in the compiled module tree (``len(compile_program(p))``):
-``Exists(cup, Iterate(video, Filter(frame, [objects])))`` has 2, a ``Compare`` over
-``Localize`` anchors 9, an indirect reference adds 5 (``IterateUntil``) or 1 (``Superlative``).
+``Exists(cup, Iterate(video, Filter(frame, [objects])))`` has 2, ``before A`` adds 2
+(``Temporal``, ``Localize``), a ``Compare`` over an anchor has 9; an indirect reference adds 5
+("the thing they were R first": ``IterateUntil``), 6 (``ToAction`` over such a thing) or 1
+(the longest action: ``Superlative``), once for each place it appears in the module tree.
 """
 
 from __future__ import annotations
