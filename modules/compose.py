@@ -44,7 +44,7 @@ class Choose(nn.Module):
     the root. Supervised by InfoNCE vs the gold concept and cross-entropy vs the gold option.
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
 

@@ -8,7 +8,7 @@ import torch
 from stair.modules.registry import OnlyWith, register
 from torch import Tensor, nn
 
-from stair.values import Frames, TemporalMode, Video
+from stair.values import ExecutionError, Frames, TemporalMode, Video
 
 
 def not_yet(anchor: Tensor) -> Tensor:
@@ -53,6 +53,6 @@ class Temporal(nn.Module):
             keep = a
         else:
             if second is None:
-                raise ValueError("Temporal[between] needs a second anchor")
+                raise ExecutionError("Temporal[between] needs a second anchor")
             keep = no_more(a) * not_yet(second.masked)
         return Video(video.features, video.focus * keep, video.mask)
