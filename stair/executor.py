@@ -1,0 +1,443 @@
+"""The batched executor: every node of every question of a batch, one module call per group.
+
+Nodes of all trees are grouped by (height in their tree, module, switch, kinds of their
+arguments); groups run in order of height, each as ONE call of its module on the gathered batch
+(DESIGN.md section 8). A group's output is kept whole as a *chunk*; a node's value is a row of a
+chunk, so "scattering back" costs nothing, and a later group gathers its inputs from the chunks
+with index tensors computed once per batch by :class:`Plan` (a contiguous run of rows is a view).
+
+Inputs: the phrase embeddings ``text [P, D]`` (row of each phrase occurrence: :class:`TextIndex`),
+the encoded videos ``video`` (``[NV, T, D]``, each encoded once even when several questions share
+it) with the video row of each tree, the concept bank (for ``Superlative`` over every action)
+and the modules (``nn.ModuleDict`` name -> module, e.g. :func:`stair.modules.build_modules`).
+Modules that only refocus a video (``keeps_features``) never have their features copied: the
+plan points their output at the features they came from.
+
+:func:`execute_single` is a plain recursive per-question interpreter, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from stair.modules.registry import MODULES, context_of
+from stair.programs.signatures import SIGNATURES, VType
+from stair.programs.switches import Switch
+from stair.programs.tree import ModuleTree, Node, Phrase, VideoInput
+from stair.values import VALUE_TYPES, ExecutionError, Text, Value, Video
+
+Address = tuple[int, int]  # (chunk, row) in the chunk list of one value type
+Occurrence = tuple[int, int, int, int]  # (tree, node id, slot, item within a variadic slot)
+
+
+class TextIndex:
+    """Which row of the phrase embeddings ``[P, D]`` each phrase occurrence of a batch reads.
+
+    Built from the trees: row ``r`` holds the phrase ``texts[r]`` of question ``tree_of[r]``.
+    With ``share`` (default) all occurrences of one phrase in one question share a row (a
+    ``between`` anchor repeated inside a first/last condition is encoded once); the model fills
+    the rows, e.g. by pooling the phrase's span in its question.
+    """
+
+    def __init__(self, trees: Sequence[ModuleTree], share: bool = True) -> None:
+        self.texts: list[str] = []
+        self.tree_of: list[int] = []
+        self._rows: dict[Occurrence, int] = {}
+        seen: dict[tuple[int, str], int] = {}
+        for b, tree in enumerate(trees):
+            for node in tree.nodes:
+                for slot, arg in enumerate(node.args):
+                    items = arg if isinstance(arg, tuple) else (arg,)
+                    for item, leaf in enumerate(items):
+                        if not isinstance(leaf, Phrase):
+                            continue
+                        key = (b, leaf.text)
+                        if not share or key not in seen:
+                            seen[key] = len(self.texts)
+                            self.texts.append(leaf.text)
+                            self.tree_of.append(b)
+                        self._rows[(b, node.id, slot, item)] = seen[key]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def row(self, tree: int, node: int, slot: int, item: int = 0) -> int:
+        """The row of the phrase in ``slot`` (``item`` within a variadic slot) of a node."""
+        return self._rows[(tree, node, slot, item)]
+
+    def rows_for(self, tree: int) -> dict[tuple[int, int, int], int]:
+        """``(node id, slot, item) -> row`` for every phrase occurrence of one question."""
+        return {k[1:]: r for k, r in self._rows.items() if k[0] == tree}
+
+
+# -- the plan ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Gather:
+    """How to collect one argument of a group: rows of one or several chunks of a value type."""
+
+    vtype: VType
+    chunks: tuple[int, ...]
+    start: int = 0  # one chunk, a contiguous run of rows: a view, no copy
+    length: int = 0
+    rows: Tensor | None = None  # else these rows (of their chunk) ...
+    parts: Tensor | None = None  # ... each in chunk ``chunks[parts[i]]`` (several chunks)
+
+    @staticmethod
+    def of(vtype: VType, addresses: Sequence[Address], device: torch.device | None) -> Gather:
+        chunks = tuple(sorted({c for c, _ in addresses}))
+        rows = [r for _, r in addresses]
+        if len(chunks) == 1:
+            if rows == list(range(rows[0], rows[0] + len(rows))):
+                return Gather(vtype, chunks, rows[0], len(rows))
+            return Gather(vtype, chunks, rows=torch.tensor(rows, device=device))
+        part = {c: i for i, c in enumerate(chunks)}
+        parts = torch.tensor([part[c] for c, _ in addresses], device=device)
+        return Gather(vtype, chunks, rows=torch.tensor(rows, device=device), parts=parts)
+
+    def take(self, store: Mapping[VType, list[Value]], name: str) -> Tensor | None:
+        """The gathered rows of one field (``"weights"``, ``"vector"``, ...) of the chunks."""
+        parts = [getattr(store[self.vtype][c], name) for c in self.chunks]
+        if any(p is None for p in parts):
+            return None
+        if self.parts is not None:
+            sizes = torch.tensor([len(p) for p in parts], device=self.rows.device)
+            offsets = sizes.cumsum(0) - sizes
+            return torch.cat(parts).index_select(0, offsets[self.parts] + self.rows)
+        if self.rows is not None:
+            return parts[0].index_select(0, self.rows)
+        if self.start == 0 and self.length == len(parts[0]):
+            return parts[0]
+        return parts[0].narrow(0, self.start, self.length)
+
+    def fetch(self, store: Mapping[VType, list[Value]]) -> Value:
+        """The gathered rows as a value of the gather's type."""
+        cls = VALUE_TYPES[self.vtype]
+        return cls(**{f.name: self.take(store, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class VideoGather:
+    """A Video argument: its window and its features may come from different chunks.
+
+    ``Temporal`` and ``AttnVideo`` keep their input's features, so ``features`` points where
+    those were computed (the encoded videos, or a ``FilterFrame``) and only windows are copied.
+    """
+
+    window: Gather
+    features: Gather
+
+    def fetch(self, store: Mapping[VType, list[Value]]) -> Video:
+        feats, mask = self.features.take(store, "features"), self.features.take(store, "mask")
+        return Video(feats, self.window.take(store, "weights"), mask)  # type: ignore[arg-type]
+
+
+@dataclass
+class Group:
+    """One module call: the nodes it computes and where each argument comes from."""
+
+    height: int
+    module: str
+    switch: Switch | None
+    trees: list[int]
+    nodes: list[int]
+    args: list[Any] = field(default_factory=list)  # per slot: None, a gather or a tuple of them
+    chunk: int = -1  # the output's chunk in its type's list
+    tree_index: Tensor | None = None  # [G] long, the tree of each row
+
+
+class Plan:
+    """Groups, gathers and output addresses for one batch of trees (built once per batch).
+
+    ``video_index[b]`` is the row of tree ``b``'s video in the encoded videos; ``text_index``
+    defaults to ``TextIndex(trees)``. Index tensors are made on ``device``.
+    """
+
+    def __init__(
+        self,
+        trees: Sequence[ModuleTree],
+        video_index: Sequence[int] | Tensor,
+        text_index: TextIndex | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self.trees = list(trees)
+        self.root_modules = [t.root.module for t in self.trees]
+        self.text_index = text_index if text_index is not None else TextIndex(self.trees)
+        video_rows = [int(v) for v in video_index]
+        if len(video_rows) != len(self.trees):
+            raise ExecutionError(f"{len(video_rows)} video rows for {len(self.trees)} trees")
+        self.num_videos = max(video_rows, default=-1) + 1
+        self.device = torch.device(device) if device is not None else None
+        self.groups = self._group(self.trees)
+        # chunk 0 of Text and Video: the phrase embeddings and the encoded videos
+        counts = {VType.TEXT: 1, VType.VIDEO: 1}
+        self.where: dict[tuple[int, int], tuple[int, int]] = {}  # (tree, node) -> (group, row)
+        address: dict[tuple[int, int], Address] = {}
+        features: dict[tuple[int, int], Address] = {}
+        for g, group in enumerate(self.groups):
+            sig = SIGNATURES[group.module]
+            group.chunk = counts.get(sig.returns, 0)
+            counts[sig.returns] = group.chunk + 1
+            keeps = getattr(MODULES.get(group.module), "keeps_features", None)
+            for row, (b, nid) in enumerate(zip(group.trees, group.nodes)):
+                self.where[(b, nid)] = (g, row)
+                address[(b, nid)] = (group.chunk, row)
+            group.args = [
+                self._slot(group, slot, address, features, video_rows)
+                for slot in range(len(sig.params))
+            ]
+            if sig.returns is VType.VIDEO:
+                slot = [p.name for p in sig.params].index(keeps) if keeps else None
+                for row, (b, nid) in enumerate(zip(group.trees, group.nodes)):
+                    arg = self.trees[b].nodes[nid].args[slot] if slot is not None else None
+                    features[(b, nid)] = (
+                        self._feature_address(arg, b, features, video_rows)
+                        if arg is not None
+                        else (group.chunk, row)
+                    )
+            group.tree_index = torch.tensor(group.trees, device=self.device)
+        self.roots: dict[VType, tuple[Tensor, Gather]] = {}
+        for vtype in {t.type for t in self.trees}:
+            rows = [b for b, t in enumerate(self.trees) if t.type is vtype]
+            gather = Gather.of(vtype, [address[(b, 0)] for b in rows], self.device)
+            self.roots[vtype] = (torch.tensor(rows, device=self.device), gather)
+
+    @staticmethod
+    def _group(trees: Sequence[ModuleTree]) -> list[Group]:
+        keyed: dict[tuple, Group] = {}
+        for b, tree in enumerate(trees):
+            heights = tree.heights()
+            for node in tree.nodes:
+                key = (heights[node.id], node.module, node.switch, _kinds(node))
+                group = keyed.get(key)
+                if group is None:
+                    group = keyed[key] = Group(key[0], node.module, node.switch, [], [])
+                group.trees.append(b)
+                group.nodes.append(node.id)
+        order = sorted(keyed, key=lambda k: (k[0], k[1], str(k[2]), str(k[3])))
+        return [keyed[k] for k in order]
+
+    def _feature_address(
+        self, arg: Any, b: int, features: dict[tuple[int, int], Address], video_rows: list[int]
+    ) -> Address:
+        return (0, video_rows[b]) if isinstance(arg, VideoInput) else features[(b, arg.id)]
+
+    def _slot(
+        self,
+        group: Group,
+        slot: int,
+        address: dict[tuple[int, int], Address],
+        features: dict[tuple[int, int], Address],
+        video_rows: list[int],
+    ) -> Any:
+        first = self.trees[group.trees[0]].nodes[group.nodes[0]].args[slot]
+        if first is None:
+            return None
+        if isinstance(first, tuple):
+            return tuple(
+                self._gather(group, slot, i, address, features, video_rows)
+                for i in range(len(first))
+            )
+        return self._gather(group, slot, None, address, features, video_rows)
+
+    def _gather(
+        self,
+        group: Group,
+        slot: int,
+        item: int | None,
+        address: dict[tuple[int, int], Address],
+        features: dict[tuple[int, int], Address],
+        video_rows: list[int],
+    ) -> Gather | VideoGather:
+        window: list[Address] = []
+        feats: list[Address] = []
+        vtype = VType.TEXT
+        for b, nid in zip(group.trees, group.nodes):
+            arg = self.trees[b].nodes[nid].args[slot]
+            leaf = arg[item] if item is not None else arg
+            if isinstance(leaf, Phrase):
+                window.append((0, self.text_index.row(b, nid, slot, item or 0)))
+                continue
+            if isinstance(leaf, VideoInput):
+                vtype = VType.VIDEO
+                window.append((0, video_rows[b]))
+            else:
+                vtype = leaf.type
+                window.append(address[(b, leaf.id)])
+            if vtype is VType.VIDEO:
+                feats.append(self._feature_address(leaf, b, features, video_rows))
+        if vtype is VType.VIDEO:
+            return VideoGather(
+                Gather.of(vtype, window, self.device), Gather.of(vtype, feats, self.device)
+            )
+        return Gather.of(vtype, window, self.device)
+
+
+def _kinds(node: Node) -> tuple:
+    """The kind of each argument (phrase, raw video, a child's type, empty), for grouping."""
+
+    def kind(arg: Any) -> Any:
+        if isinstance(arg, tuple):
+            return tuple(kind(a) for a in arg)
+        if arg is None:
+            return None
+        if isinstance(arg, Phrase):
+            return VType.TEXT
+        if isinstance(arg, VideoInput):
+            return "video"
+        return arg.type
+
+    return tuple(kind(a) for a in node.args)
+
+
+# -- running a plan -------------------------------------------------------------------------------
+class Trace:
+    """Every node's value for a batch: one output per group, each node a row of one of them.
+
+    ``value(tree, node)`` is a node's value (a one-row view); ``values_of(tree)`` all of one
+    question's; ``roots(vtype)`` the root values of every question whose answer has that type,
+    batched, with their tree indices. ``groups()`` pairs each :class:`Group` with its output, so
+    that intermediate losses can be computed per group, batched.
+    """
+
+    def __init__(self, plan: Plan, store: dict[VType, list[Value]], outputs: list[Value]):
+        self.plan, self._store, self.outputs = plan, store, outputs
+
+    def __len__(self) -> int:
+        return len(self.plan.trees)
+
+    def value(self, tree: int, node: int) -> Value:
+        g, row = self.plan.where[(tree, node)]
+        return self.outputs[g].narrow(row, 1)
+
+    def values_of(self, tree: int) -> dict[int, Value]:
+        return {n.id: self.value(tree, n.id) for n in self.plan.trees[tree].nodes}
+
+    def root(self, tree: int) -> Value:
+        return self.value(tree, 0)
+
+    def roots(self, vtype: VType) -> tuple[Tensor, Value] | None:
+        """``(tree indices [R], values with R rows)`` of the roots of type ``vtype``, or None."""
+        if vtype not in self.plan.roots:
+            return None
+        trees, gather = self.plan.roots[vtype]
+        return trees, gather.fetch(self._store)
+
+    def root_values(self) -> dict[VType, tuple[Tensor, Value]]:
+        """:meth:`roots` of every answer type present in the batch."""
+        return {t: self.roots(t) for t in self.plan.roots}  # type: ignore[misc]
+
+    def groups(self) -> list[tuple[Group, Value]]:
+        return list(zip(self.plan.groups, self.outputs))
+
+
+@functools.cache
+def _context_names(cls: type[nn.Module]) -> tuple[str, ...]:
+    return context_of(cls)
+
+
+class _Context:
+    """What modules may ask for besides their arguments, computed at most once per batch."""
+
+    def __init__(self, bank: nn.Module | None) -> None:
+        self.bank, self._actions = bank, None
+
+    def get(self, name: str) -> Any:
+        if name == "actions":
+            if self.bank is None:
+                return None
+            if self._actions is None:
+                self._actions = self.bank.actions()
+            return self._actions
+        raise ExecutionError(f"a module asks for an unknown context {name!r}")
+
+
+def _call(module: nn.Module, switch: Switch | None, args: list[Any], ctx: _Context) -> Value:
+    kwargs = {name: ctx.get(name) for name in _context_names(type(module))}
+    return module(switch, *args, **kwargs) if switch is not None else module(*args, **kwargs)
+
+
+def _fetch(store: dict[VType, list[Value]], arg: Any) -> Any:
+    """A group argument from the chunks: a value, a tuple of values (variadic) or None."""
+    if arg is None:
+        return None
+    if isinstance(arg, tuple):
+        return tuple(a.fetch(store) for a in arg)
+    return arg.fetch(store)
+
+
+def execute(
+    plan: Plan,
+    modules: Mapping[str, nn.Module],
+    text: Tensor,
+    video: Video,
+    bank: nn.Module | None = None,
+) -> Trace:
+    """Run every node of the plan's trees, one module call per group; see the module docstring.
+
+    ``text [P, D]``: the phrase embeddings, row ``r`` for ``plan.text_index.texts[r]``;
+    ``video``: the encoded videos, row ``plan``'s ``video_index[b]`` for tree ``b``; ``bank``:
+    a :class:`~stair.modules.ConceptBank` (needed by ``Superlative`` over every action).
+    """
+    if text.shape[0] < len(plan.text_index):
+        raise ExecutionError(f"{text.shape[0]} phrase rows for {len(plan.text_index)} phrases")
+    if len(video) < plan.num_videos:
+        raise ExecutionError(f"{len(video)} videos, but the plan reads row {plan.num_videos - 1}")
+    store: dict[VType, list[Value]] = {VType.TEXT: [Text(text)], VType.VIDEO: [video]}
+    ctx = _Context(bank)
+    outputs: list[Value] = []
+    for group in plan.groups:
+        args = [_fetch(store, a) for a in group.args]
+        out = _call(modules[group.module], group.switch, args, ctx)
+        returns = SIGNATURES[group.module].returns
+        if not isinstance(out, VALUE_TYPES[returns]) or len(out) != len(group.nodes):
+            raise ExecutionError(
+                f"{group.module} returned {type(out).__name__} with {len(out)} rows, "
+                f"expected {returns} with {len(group.nodes)}"
+            )
+        store.setdefault(returns, []).append(out)
+        outputs.append(out)
+    return Trace(plan, store, outputs)
+
+
+def execute_single(
+    tree: ModuleTree,
+    modules: Mapping[str, nn.Module],
+    video: Video,
+    text: Mapping[tuple[int, int, int], Tensor],
+    bank: nn.Module | None = None,
+) -> dict[int, Value]:
+    """Every node's value of one question, recursively, batch size 1 (tests and benchmarks).
+
+    ``video``: this question's video (one row); ``text``: ``(node id, slot, item) -> [D]``, the
+    embedding of each phrase occurrence (``TextIndex.rows_for`` gives the rows).
+    """
+    ctx = _Context(bank)
+    values: dict[int, Value] = {}
+
+    def leaf(node: Node, slot: int, item: int, arg: Any) -> Any:
+        if isinstance(arg, Phrase):
+            return Text(text[(node.id, slot, item)][None])
+        if isinstance(arg, VideoInput):
+            return video
+        return run(arg)
+
+    def run(node: Node) -> Value:
+        args = [
+            None
+            if arg is None
+            else tuple(leaf(node, slot, i, a) for i, a in enumerate(arg))
+            if isinstance(arg, tuple)
+            else leaf(node, slot, 0, arg)
+            for slot, arg in enumerate(node.args)
+        ]
+        values[node.id] = _call(modules[node.module], node.switch, args, ctx)
+        return values[node.id]
+
+    run(tree.root)
+    return values
