@@ -1,0 +1,205 @@
+"""The batched executor agrees with the per-sample one; plans, traces, text rows, sampling."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from stair.modules import MODULES, ConceptBank, build_modules
+from stair.programs import compile_program
+from stair.programs.sampling import TEMPLATES, sample_program, sample_trees
+from stair.programs.signatures import VType
+
+from stair.executor import Plan, TextIndex, execute, execute_single
+from stair.values import Bool, Concept, Count, ExecutionError, Frames, Value, Video
+
+D, T = 8, 6
+
+
+def _setup(trees, num_videos=3, dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    modules = build_modules(dim=D, max_count=4).to(dtype)
+    bank = ConceptBank([f"c{i}" for i in range(7)], D, {f"c{i}": "actions" for i in range(4)})
+    bank = bank.to(dtype)
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, T + 1, (num_videos,), generator=gen)
+    lengths[0] = T
+    feats = torch.randn(num_videos, T, D, generator=gen, dtype=dtype)
+    video_index = [b % num_videos for b in range(len(trees))]
+    plan = Plan(trees, video_index)
+    text = torch.randn(len(plan.text_index), D, generator=gen, dtype=dtype)
+    return modules, bank, Video.from_lengths(feats, lengths), plan, text, video_index
+
+
+def _summary(value: Value) -> torch.Tensor:
+    """A scalar that depends on every real part of a value (padded features excluded)."""
+    if isinstance(value, Video):
+        return value.focus.sum() + (value.features * value.mask[..., None]).sin().sum()
+    if isinstance(value, Frames):
+        return value.masked.square().sum()
+    if isinstance(value, Concept):
+        extra = value.option.sin().sum() if value.option is not None else 0
+        return value.vector.sin().sum() + extra
+    if isinstance(value, Bool):
+        return value.logit.tanh().sum()
+    assert isinstance(value, Count)
+    return value.logits.exp()[:, 1].sum()
+
+
+def _single_values(trees, modules, bank, video, plan, text, video_index):
+    out = []
+    for b, tree in enumerate(trees):
+        rows = plan.text_index.rows_for(b)
+        one = video.index(torch.tensor([video_index[b]]))
+        out.append(execute_single(tree, modules, one, {k: text[r] for k, r in rows.items()}, bank))
+    return out
+
+
+def _all_fields_close(a: Value, b: Value, atol: float) -> None:
+    for key, x in a._tensors().items():
+        y = getattr(b, key)
+        assert (x is None) == (y is None), key
+        if x is not None:
+            if key == "features":
+                x, y = x[a.mask], y[b.mask]
+            torch.testing.assert_close(x, y, atol=atol, rtol=0)
+
+
+# every template shape (twice or more), plus the frame-wise logic no AGQA template uses
+MIX = [
+    *sample_trees(42, seed=7, indirect=0.3, cycle=True),
+    compile_program(
+        "Query(class, OnlyItem(IterateUntil(forward, video, XOR(Exists(a, Filter(frame, "
+        "[relations])), Exists(b, Filter(frame, [objects]))), Filter(frame, [objects]))))"
+    ),
+    compile_program(
+        "Query(class, OnlyItem(IterateUntil(backward, video, AND(HasItem(Filter(frame, "
+        "[actions])), Exists(b, Filter(frame, [objects]))), Filter(frame, [objects]))))"
+    ),
+]
+
+
+def test_mix_covers_every_module_and_root_kind():
+    assert {n.module for t in MIX for n in t.nodes} == set(MODULES)
+    roots = {t.root.module for t in MIX}
+    assert roots >= {"Exists", "And", "Or", "Xor", "Not", "Count", "Compare", "Choose", "Equals"}
+    assert {n.args[1] for t in MIX for n in t.nodes if n.module == "Superlative"} >= {()}
+    assert any(n.module == "ToAction" for t in MIX for n in t.nodes)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batched_agrees_with_per_sample_values_and_gradients(dtype):
+    trees = MIX
+    modules, bank, video, plan, text, vindex = _setup(trees, dtype=dtype)
+    params = [*modules.parameters(), *bank.parameters()]
+    feats = video.features.clone().requires_grad_(True)
+    video = Video(feats, video.weights, video.mask)
+    text = text.clone().requires_grad_(True)
+
+    trace = execute(plan, modules, text, video, bank)
+    loss = sum(_summary(out) for out in trace.outputs)
+    batched_grads = torch.autograd.grad(loss, [*params, text, feats], allow_unused=True)
+
+    singles = _single_values(trees, modules, bank, video, plan, text, vindex)
+    atol = 1e-5 if dtype == torch.float32 else 1e-10
+    for b, values in enumerate(singles):
+        assert set(values) == {n.id for n in trees[b].nodes}
+        for nid, value in values.items():
+            _all_fields_close(value, trace.value(b, nid), atol)
+    loss_single = sum(_summary(v) for values in singles for v in values.values())
+    torch.testing.assert_close(loss, loss_single, atol=atol * 100, rtol=1e-6)
+    single_grads = torch.autograd.grad(loss_single, [*params, text, feats], allow_unused=True)
+    for g1, g2 in zip(batched_grads, single_grads):
+        assert (g1 is None) == (g2 is None)
+        if g1 is not None:
+            torch.testing.assert_close(g1, g2, atol=atol * 10, rtol=1e-5)
+
+
+def test_one_call_per_group_and_groups_cover_every_node_once():
+    trees = MIX[:20]
+    modules, bank, video, plan, text, _ = _setup(trees, dtype=torch.float32)
+    calls = []
+    for name, module in modules.items():
+        module.register_forward_hook(lambda m, a, o, name=name: calls.append(name))
+    execute(plan, modules, text.float(), video, bank)
+    assert calls == [g.module for g in plan.groups]
+    assert len(calls) < sum(len(t) for t in trees) / 2
+    covered = sorted((b, n) for g in plan.groups for b, n in zip(g.trees, g.nodes))
+    assert covered == sorted((b, n.id) for b, t in enumerate(trees) for n in t.nodes)
+    heights = [g.height for g in plan.groups]
+    assert heights == sorted(heights)
+
+
+def test_trace_access_and_roots():
+    trees = MIX[:12]
+    modules, bank, video, plan, text, _ = _setup(trees, dtype=torch.float32)
+    trace = execute(plan, modules, text.float(), video, bank)
+    assert len(trace) == 12
+    for vtype in (VType.BOOL, VType.CONCEPT, VType.COUNT):
+        got = trace.roots(vtype)
+        want = [b for b, t in enumerate(trees) if t.type is vtype]
+        if not want:
+            assert got is None
+            continue
+        idx, value = got
+        assert idx.tolist() == want and len(value) == len(want)
+        for row, b in enumerate(want):
+            first = next(iter(value._tensors().values()))
+            expect = next(iter(trace.root(b)._tensors().values()))
+            assert torch.equal(first[row], expect[0])
+    values = trace.values_of(3)
+    assert set(values) == {n.id for n in trees[3].nodes}
+    assert all(len(v) == 1 for v in values.values())
+    assert sum(len(out) for _, out in trace.groups()) == sum(len(t) for t in trees)
+
+
+def test_text_index_shares_rows_within_a_question():
+    trees = [
+        compile_program("Count(a, Localize(between, [b, a]))"),
+        compile_program("Exists(a, Iterate(video, Filter(frame, [objects])))"),
+    ]
+    index = TextIndex(trees)
+    assert index.texts == ["a", "b", "a"] and index.tree_of == [0, 0, 1]
+    assert index.row(0, 1, 1) == index.row(0, 4, 1) == 0
+    assert set(index.rows_for(1).values()) == {2}
+    assert len(TextIndex(trees, share=False)) == 4
+
+
+def test_errors_are_typed():
+    trees = [
+        compile_program(
+            "Superlative(max, Filter(video, [actions]), Subtract(Query(end, action), Query(start, action)))"
+        )
+    ]
+    modules, bank, video, plan, text, _ = _setup(trees, dtype=torch.float32)
+    with pytest.raises(ExecutionError, match="concept bank"):
+        execute(plan, modules, text.float(), video)
+    with pytest.raises(ExecutionError, match="phrase rows"):
+        execute(Plan(MIX[:3], [0, 0, 0]), modules, torch.zeros(0, D), video, bank)
+    with pytest.raises(ExecutionError, match="videos"):
+        execute(Plan(trees, [5]), modules, text.float(), video, bank)
+    with pytest.raises(ExecutionError, match="video rows"):
+        Plan(trees, [0, 1])
+
+
+def test_sampler_is_seeded_and_covers_every_template():
+    a = [sample_program(random.Random(3), template=t) for t in sorted(TEMPLATES)]
+    b = [sample_program(random.Random(3), template=t) for t in sorted(TEMPLATES)]
+    assert a == b
+    assert sample_trees(5, seed=1) == sample_trees(5, seed=1)
+    assert {t.root.module for t in sample_trees(len(TEMPLATES), cycle=True)} >= {"Superlative"}
+    with pytest.raises(KeyError, match="unknown template"):
+        sample_program(random.Random(0), template="nope")
+
+
+def test_benchmark_runs_at_a_tiny_size():
+    path = Path(__file__).resolve().parents[1] / "bench" / "executor.py"
+    spec = importlib.util.spec_from_file_location("bench_executor", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    row = bench.bench_setting(8, 4, 6, repeats=1, device=torch.device("cpu"))
+    assert set(row) == {"D", "T", "B", "inference", "training"}
+    assert all(q > 0 for mode in ("inference", "training") for q in row[mode])

@@ -1,0 +1,330 @@
+"""The neural modules: registry and derived signatures, shapes with padding, semantics."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated
+
+import pytest
+import torch
+from stair.modules import MODULES, ConceptBank, build_modules, signature_of
+from stair.modules.registry import OnlyWith, register
+from stair.programs import SIGNATURES, compile_program
+from stair.programs.signatures import Param, VType
+from torch import nn
+
+from stair.values import (
+    Bool,
+    Category,
+    Concept,
+    Count,
+    Direction,
+    Extreme,
+    Frames,
+    TemporalMode,
+    Text,
+    Video,
+)
+
+# The catalogue the compiler was written against (the hand-written table before the switch).
+EXPECTED = {
+    "Localize": "Localize(video: Video, action: Concept | Text) -> Frames",
+    "Temporal": "Temporal[TemporalMode](video: Video, anchor: Frames, second: Frames?) -> Video",
+    "Filter": "Filter[Category](video: Video, text: Concept | Text?) -> Concept",
+    "FilterFrame": "FilterFrame[Category](video: Video, text: Concept | Text?) -> Video",
+    "Exists": "Exists(item: Concept | Text, items: Concept) -> Bool",
+    "ExistsFrame": "ExistsFrame(item: Concept | Text, video: Video) -> Frames",
+    "HasItem": "HasItem(video: Video) -> Frames",
+    "Relate": "Relate[Direction](frames: Frames) -> Frames",
+    "AttnVideo": "AttnVideo(video: Video, frames: Frames) -> Video",
+    "Superlative": "Superlative[Extreme](video: Video, candidates: Concept | Text...) -> Concept",
+    "ToAction": "ToAction(verb: Text, object: Concept | Text) -> Concept",
+    "Choose": "Choose(first: Concept | Text, second: Concept | Text, value: Concept) -> Concept",
+    "Compare": "Compare(before: Bool, after: Bool) -> Bool",
+    "Equals": "Equals(first: Concept | Text, second: Concept | Text) -> Bool",
+    "And": "And(first: Bool, second: Bool) -> Bool",
+    "Or": "Or(first: Bool, second: Bool) -> Bool",
+    "Xor": "Xor(first: Bool, second: Bool) -> Bool",
+    "Not": "Not(value: Bool) -> Bool",
+    "AndFrame": "AndFrame(first: Frames, second: Frames) -> Frames",
+    "XorFrame": "XorFrame(first: Frames, second: Frames) -> Frames",
+    "Count": "Count(frames: Frames) -> Count",
+}
+K = 6
+
+
+# -- registry and signatures ----------------------------------------------------------------------
+def test_registry_is_the_catalogue_and_signatures_come_from_it():
+    assert set(MODULES) == set(EXPECTED) == set(SIGNATURES)
+    for name, cls in MODULES.items():
+        assert SIGNATURES[name] == signature_of(cls, name)
+        assert SIGNATURES[name].render() == EXPECTED[name]
+
+
+def test_temporal_second_anchor_only_with_between():
+    second = SIGNATURES["Temporal"].params[2]
+    assert second == Param("second", frozenset({VType.FRAMES}), True, False, frozenset({"between"}))
+    assert SIGNATURES["Superlative"].params[1].variadic
+    assert SIGNATURES["Temporal"].switch is TemporalMode
+
+
+def test_compiler_reads_the_derived_signatures():
+    tree = compile_program("Count(a, Localize(between, [b, c]))")
+    assert [n.label for n in tree.nodes] == [
+        "Count", "Localize", "Temporal[between]", "Localize", "Localize",
+    ]  # fmt: skip
+
+
+def test_signature_of_rejects_untyped_and_bad_modules():
+    class NoHints(nn.Module):
+        def forward(self, video):
+            return video
+
+    class Bad(nn.Module):
+        def forward(self, x: int) -> Bool:
+            return x
+
+    for cls in (NoHints, Bad):
+        with pytest.raises(TypeError):
+            signature_of(cls)
+    with pytest.raises(ValueError, match="already registered"):
+        register(NoHints, name="Localize")
+
+
+def test_onlywith_and_variadic_hints_are_read():
+    class Probe(nn.Module):
+        def forward(
+            self,
+            switch: TemporalMode,
+            video: Video,
+            items: tuple[Concept | Text, ...],
+            extra: Annotated[Frames | None, OnlyWith("between", "while")] = None,
+            *,
+            actions: torch.Tensor | None = None,
+        ) -> Frames:
+            return Frames(video.weights, video.mask)
+
+    sig = signature_of(Probe)
+    assert sig.switch is TemporalMode and len(sig.params) == 3
+    assert sig.params[1].variadic and sig.params[1].types == {VType.CONCEPT, VType.TEXT}
+    assert sig.params[2].only_with == {"between", "while"} and sig.params[2].optional
+
+
+# -- random inputs with padding -------------------------------------------------------------------
+def _inputs(sig, B, T, D, switch, gen, n_cands=2):
+    """Random arguments for a signature; returns (args, garbage_args) differing only in padding."""
+    lengths = torch.randint(1, T + 1, (B,), generator=gen)
+    lengths[0] = T  # one full row, the others may be padded
+    mask = torch.arange(T)[None] < lengths[:, None]
+
+    def noise(shape):
+        return torch.randn(*shape, generator=gen) * 50
+
+    def make(vtype):
+        if vtype is VType.VIDEO:
+            feats = torch.randn(B, T, D, generator=gen)
+            weights = torch.rand(B, T, generator=gen) * mask
+            clean = Video(feats, weights, mask)
+            dirty = Video(
+                torch.where(mask[..., None], feats, noise((B, T, D))),
+                torch.where(mask, weights, noise((B, T))),
+                mask,
+            )
+            return clean, dirty
+        if vtype is VType.FRAMES:
+            probs = torch.rand(B, T, generator=gen) * mask
+            return Frames(probs, mask), Frames(torch.where(mask, probs, noise((B, T))), mask)
+        if vtype is VType.CONCEPT:
+            v = Concept(torch.randn(B, D, generator=gen))
+            return v, v
+        if vtype is VType.TEXT:
+            v = Text(torch.randn(B, D, generator=gen))
+            return v, v
+        v = Bool(torch.randn(B, generator=gen) * 3)
+        return v, v
+
+    clean, dirty = [], []
+    for p in sig.params:
+        vtype = sorted(p.types, key=str)[0]
+        if p.only_with is not None and (switch is None or switch.value not in p.only_with):
+            pair = (None, None)
+        elif p.variadic:
+            pairs = [make(vtype) for _ in range(n_cands)]
+            pair = (tuple(a for a, _ in pairs), tuple(b for _, b in pairs))
+        else:
+            pair = make(vtype)
+        clean.append(pair[0])
+        dirty.append(pair[1])
+    return clean, dirty, mask
+
+
+def _call(module, switch, args, actions=None):
+    kwargs = {"actions": actions} if isinstance(module, MODULES["Superlative"]) else {}
+    return module(switch, *args, **kwargs) if switch is not None else module(*args, **kwargs)
+
+
+def _tensors(value):
+    return {k: t for k, t in value._tensors().items() if t is not None}
+
+
+CASES = [
+    (name, switch)
+    for name in sorted(MODULES)
+    for switch in (list(SIGNATURES[name].switch) if SIGNATURES[name].switch else [None])
+]
+
+
+@pytest.mark.parametrize(("name", "switch"), CASES, ids=lambda x: str(x))
+def test_shapes_and_padding_never_matter(name, switch):
+    gen = torch.Generator().manual_seed(hash((name, str(switch))) % 1000)
+    sig = SIGNATURES[name]
+    for B, T, D in itertools.product((1, 3), (1, 8), (4, 16)):
+        torch.manual_seed(0)
+        module = build_modules([name], dim=D, max_count=K)[name]
+        actions = torch.randn(5, D, generator=gen)
+        for n_cands in (2, 0) if sig.params and sig.params[-1].variadic else (2,):
+            clean, dirty, mask = _inputs(sig, B, T, D, switch, gen, n_cands)
+            out = _call(module, switch, clean, actions)
+            again = _call(module, switch, dirty, actions)
+            for key, tensor in _tensors(out).items():
+                other = _tensors(again)[key]
+                if key == "features":  # padded features are never read: compare real frames
+                    tensor, other = tensor[mask], other[mask]
+                assert torch.equal(tensor, other), (name, key, B, T, D)
+                assert torch.isfinite(tensor.float()).all()
+            expected = {
+                VType.VIDEO: (B, T, D), VType.FRAMES: (B, T), VType.CONCEPT: (B, D),
+                VType.BOOL: (B,), VType.COUNT: (B, K + 1),
+            }[sig.returns]  # fmt: skip
+            main = next(iter(_tensors(out).values()))
+            assert tuple(main.shape) == expected and isinstance(out, type(out))
+            if isinstance(out, (Frames, Video)):
+                probs = out.probs if isinstance(out, Frames) else out.weights
+                assert (probs >= 0).all() and (probs <= 1 + 1e-6).all()
+                assert (probs[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("name", ["Filter", "Localize", "FilterFrame", "Exists", "Superlative"])
+def test_outputs_change_with_the_text(name):
+    gen = torch.Generator().manual_seed(1)
+    sig = SIGNATURES[name]
+    switch = next(iter(sig.switch)) if sig.switch else None
+    module = build_modules([name], dim=16)[name]
+    args, _, _ = _inputs(sig, 3, 8, 16, switch, gen)
+    for i, p in enumerate(sig.params):
+        if VType.TEXT in p.types or VType.CONCEPT in p.types:
+            other = list(args)
+            if p.variadic:
+                other[i] = (Text(torch.randn(3, 16, generator=gen)), *args[i][1:])
+            else:
+                other[i] = Text(torch.randn(3, 16, generator=gen))
+            a = next(iter(_tensors(_call(module, switch, args)).values()))
+            b = next(iter(_tensors(_call(module, switch, other)).values()))
+            assert not torch.allclose(a, b), (name, p.name)
+
+
+# -- semantics on crisp inputs --------------------------------------------------------------------
+def _frames(*rows, T=None):
+    probs = torch.tensor(rows, dtype=torch.float32)
+    return Frames(probs, torch.ones_like(probs, dtype=torch.bool))
+
+
+def test_temporal_modes_on_crisp_anchors():
+    temporal = MODULES["Temporal"]()
+    video = Video.from_features(torch.randn(1, 8, 4))
+    a = _frames([0, 0, 1, 1, 0, 0, 0, 0])
+    b = _frames([0, 0, 0, 0, 0, 1, 0, 0])
+    run = lambda mode, x, y=None: temporal(mode, video, x, y).weights[0].tolist()  # noqa: E731
+    assert run(TemporalMode.BEFORE, a) == [1, 1, 0, 0, 0, 0, 0, 0]
+    assert run(TemporalMode.AFTER, a) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert run(TemporalMode.WHILE, a) == [0, 0, 1, 1, 0, 0, 0, 0]
+    assert run(TemporalMode.BETWEEN, a, b) == [0, 0, 0, 0, 1, 0, 0, 0]
+    assert run(TemporalMode.BETWEEN, b, a) == [0] * 8  # the order of the anchors matters
+
+
+def test_relate_picks_first_and_last_and_count_counts_runs():
+    frames = _frames([0, 1, 1, 0, 0, 1, 0, 1])
+    relate = MODULES["Relate"]()
+    assert relate(Direction.FORWARD, frames).probs[0].tolist() == [0, 1, 0, 0, 0, 0, 0, 0]
+    assert relate(Direction.BACKWARD, frames).probs[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
+    count = MODULES["Count"](max_count=4)(frames)
+    assert isinstance(count, Count) and int(count.logits.argmax()) == 3
+    assert torch.allclose(count.logits.exp().sum(-1), torch.ones(1))
+    assert int(MODULES["Count"](max_count=2)(frames).logits.argmax()) == 2  # bounded to K
+    soft = MODULES["Count"](max_count=4)(_frames([0.5, 0.5, 0.0, 0.5]))
+    assert torch.allclose(soft.logits.exp().sum(-1), torch.ones(1))
+
+
+def test_soft_logic_is_exact_probability():
+    p = torch.tensor([0.9, 0.2, 0.5])
+    q = torch.tensor([0.3, 0.6, 0.5])
+    a, b = Bool(torch.logit(p)), Bool(torch.logit(q))
+    cases = {
+        "And": p * q, "Or": 1 - (1 - p) * (1 - q), "Xor": p * (1 - q) + (1 - p) * q,
+        "Compare": p * (1 - q) / (p * (1 - q) + (1 - p) * q),
+    }  # fmt: skip
+    for name, want in cases.items():
+        assert torch.allclose(MODULES[name]()(a, b).prob, want, atol=1e-6), name
+    assert torch.allclose(MODULES["Not"]()(a).prob, 1 - p)
+    assert torch.isfinite(
+        MODULES["And"]()(Bool(torch.tensor([60.0])), Bool(torch.tensor([-60.0]))).logit
+    ).all()
+    fa, fb = _frames(p.tolist()), _frames(q.tolist())
+    assert torch.allclose(MODULES["AndFrame"]()(fa, fb).probs[0], p * q)
+    assert torch.allclose(MODULES["XorFrame"]()(fa, fb).probs[0], p + q - 2 * p * q)
+
+
+def test_superlative_max_and_proper_min_and_every_action():
+    D = 4
+    sup = MODULES["Superlative"](dim=D)
+    with torch.no_grad():
+        sup.query.weight.copy_(torch.eye(D) * 20)
+        sup.query.bias.zero_()
+        sup.bias.fill_(-5.0)
+        sup.log_tau.fill_(-1.0)
+    e = torch.eye(D)
+    frames = torch.stack([e[0]] * 6 + [e[1]] * 2)[None]  # action 0 lasts 6 frames, action 1 two
+    video = Video.from_features(frames)
+    cands = (Concept(e[0][None]), Concept(e[1][None]))
+    longest = sup(Extreme.MAX, video, cands).vector[0]
+    shortest = sup(Extreme.MIN, video, cands).vector[0]
+    assert longest.argmax() == 0 and longest[0] > 0.99
+    assert shortest.argmax() == 1 and shortest[1] > 0.99
+    every = sup(Extreme.MIN, video, (), actions=e[:3]).vector[0]  # action 2 never happens
+    assert every.argmax() == 2
+
+
+def test_choose_is_soft_and_returns_its_option_probability():
+    choose = MODULES["Choose"]()
+    first, second = Text(torch.tensor([[1.0, 0, 0]])), Text(torch.tensor([[0, 1.0, 0]]))
+    out = choose(first, second, Concept(torch.tensor([[0.1, 0.9, 0.0]])))
+    probs = out.option.softmax(-1)[0]
+    assert probs[1] > 0.9 and torch.allclose(
+        out.vector[0], probs[0] * first.vector[0] + probs[1] * second.vector[0]
+    )
+    out.vector.sum().backward()
+    assert choose.log_scale.grad is not None
+
+
+def test_filter_attention_is_a_softmax_over_time():
+    filt = MODULES["Filter"](dim=4)
+    feats = torch.zeros(1, 5, 4)
+    feats[0, 2] = torch.tensor([1.0, 0, 0, 0])
+    window = torch.tensor([[0.0, 0.0, 1.0, 0.0, 0.0]])
+    video = Video(feats, window, torch.ones(1, 5, dtype=torch.bool))
+    with torch.no_grad():
+        out = filt(Category.OBJECTS, video)
+        expect = filt.out["objects"](feats[:, 2])
+    assert torch.allclose(out.vector, expect, atol=1e-4)
+
+
+def test_concept_bank_actions_and_vocabulary():
+    bank = ConceptBank(
+        ["cup", "run", "jump"], 8, {"cup": "objects", "run": "actions", "jump": "action"}
+    )
+    assert bank.actions().shape == (2, 8)
+    assert torch.equal(bank.actions()[0], bank.embeddings[1])
+    assert bank.vocabulary().names == ["cup", "run", "jump"]
+    assert torch.isclose(bank.temperature, torch.tensor(0.1))
+    with pytest.raises(ValueError, match="unique"):
+        ConceptBank(["a", "a"], 4)
