@@ -64,6 +64,7 @@ __all__ = [
     "DatasetFormatError",
     "QuestionMeta",
     "QuestionRecord",
+    "QuestionWriter",
     "SynthDataset",
     "write_json_atomic",
     "write_jsonl_atomic",
@@ -165,21 +166,49 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
+class QuestionWriter:
+    """Append question records to a ``.jsonl`` file that appears, complete, only on close.
+
+    Lines go to a temporary sibling; :meth:`close` renames it into place, :meth:`abort` (or
+    leaving a ``with`` block by an exception) deletes it, so a reader never sees half a file.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = _tmp_sibling(self.path)
+        self._file = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115
+        self.count = 0
+
+    def write(self, record: QuestionRecord) -> None:
+        self._file.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+            os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> QuestionWriter:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
 def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[QuestionRecord]) -> int:
     """Write question records, one JSON object a line, atomically; returns how many."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    n = 0
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return n
+    with QuestionWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    return writer.count
 
 
 def iter_questions(path: str | os.PathLike) -> Iterator[QuestionRecord]:

@@ -25,11 +25,12 @@ import shutil
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from stair.data.dataset import FORMAT, QuestionRecord, write_json_atomic, write_jsonl_atomic
+from stair.data.dataset import FORMAT, QuestionRecord, QuestionWriter, write_json_atomic
 from stair.data.synth_questions import QuestionGenerator
 from stair.data.synth_render import (
     EntityEmbeddings,
@@ -107,6 +108,13 @@ def _folder_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
+def _discard_store(store_tmp: Path) -> None:
+    """Remove what an unfinished feature store left behind (nothing after a success)."""
+    store_tmp.unlink(missing_ok=True)
+    store_tmp.with_name(store_tmp.stem + ".skipped.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(f"{store_tmp}.parts", ignore_errors=True)
+
+
 @dataclass
 class _Shard:
     """The output of one shard: scene graphs, questions per split, symbolic features."""
@@ -182,12 +190,16 @@ def build_synth_dataset(
         writer = FeatureStoreWriter(store_tmp, meta, commit_every=1 << 30, commit_seconds=1e9)
 
     graphs: dict[str, SceneGraph] = {}
-    questions: dict[str, list[QuestionRecord]] = {s: [] for s in SPLITS}
     bar = tqdm(total=config.videos, desc="synth", unit="video", disable=not progress)
-    try:
+    with ExitStack() as stack:
+        files = {s: stack.enter_context(QuestionWriter(out / "questions" / f"{s}.jsonl"))
+                 for s in SPLITS}  # fmt: skip
+        stack.callback(bar.close)
+        stack.callback(_discard_store, store_tmp)
         for shard in _shards(config, vocab, out, split_of):
             for split, records in shard.questions.items():
-                questions[split].extend(records)
+                for record in records:
+                    files[split].write(record)
             for j, graph in enumerate(shard.graphs):
                 graphs[graph.video_id] = graph
                 if writer is not None:
@@ -196,13 +208,7 @@ def build_synth_dataset(
         if writer is not None:
             writer.close()
             os.replace(store_tmp, out / "features.h5")
-    finally:
-        bar.close()
-        store_tmp.unlink(missing_ok=True)
-        store_tmp.with_name(store_tmp.stem + ".skipped.jsonl").unlink(missing_ok=True)
-        shutil.rmtree(f"{store_tmp}.parts", ignore_errors=True)
-
-    sizes = {s: write_jsonl_atomic(out / "questions" / f"{s}.jsonl", questions[s]) for s in SPLITS}
+    sizes = {s: f.count for s, f in files.items()}
     save_scene_graphs(graphs, out / "scene_graphs.json")
     vocab_json = {**vocab.to_json(), "answers": answer_vocabulary(vocab, config.world)}
     write_json_atomic(out / "vocab.json", vocab_json)
