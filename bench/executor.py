@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -117,14 +118,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed runs per measurement (the best counts)"
+        "--repeats", type=int, default=5, help="timed runs per measurement (the best counts)"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     device = torch.device(args.device)
     log.info(
-        "device %s, %d threads; questions/s, best of %d runs",
-        device, torch.get_num_threads(), args.repeats,
+        "device %s, %d threads, load average %.2f; questions/s, best of %d alternating runs",
+        device, torch.get_num_threads(), os.getloadavg()[0], args.repeats,
     )  # fmt: skip
     header = (
         f"{'D':>4} {'T':>3} {'B':>4} | {'infer 1-by-1':>12} {'batched':>9} {'ratio':>6} | "
@@ -139,6 +140,7 @@ def main() -> None:
             f"{dim:>4} {frames:>3} {batch:>4} | {si:>12.1f} {bi:>9.1f} {bi / si:>5.2f}x | "
             f"{st:>12.1f} {bt:>9.1f} {bt / st:>5.2f}x"
         )
+    log.info("load average at the end: %.2f", os.getloadavg()[0])
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ from stair.programs.tree import ModuleTree, Node, Phrase, VideoInput
 from stair.values import VALUE_TYPES, ExecutionError, Text, Value, Video
 
 Address = tuple[int, int]  # (chunk, row) in the chunk list of one value type
-Occurrence = tuple[int, int, int, int]  # (tree, node id, slot, item within a variadic slot)
 
 
 class TextIndex:
@@ -48,9 +47,10 @@ class TextIndex:
     def __init__(self, trees: Sequence[ModuleTree], share: bool = True) -> None:
         self.texts: list[str] = []
         self.tree_of: list[int] = []
-        self._rows: dict[Occurrence, int] = {}
+        self._rows: list[dict[tuple[int, int, int], int]] = []  # per tree: occurrence -> row
         seen: dict[tuple[int, str], int] = {}
         for b, tree in enumerate(trees):
+            self._rows.append({})
             for node in tree.nodes:
                 for slot, arg in enumerate(node.args):
                     items = arg if isinstance(arg, tuple) else (arg,)
@@ -62,18 +62,18 @@ class TextIndex:
                             seen[key] = len(self.texts)
                             self.texts.append(leaf.text)
                             self.tree_of.append(b)
-                        self._rows[(b, node.id, slot, item)] = seen[key]
+                        self._rows[b][(node.id, slot, item)] = seen[key]
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def row(self, tree: int, node: int, slot: int, item: int = 0) -> int:
         """The row of the phrase in ``slot`` (``item`` within a variadic slot) of a node."""
-        return self._rows[(tree, node, slot, item)]
+        return self._rows[tree][(node, slot, item)]
 
     def rows_for(self, tree: int) -> dict[tuple[int, int, int], int]:
         """``(node id, slot, item) -> row`` for every phrase occurrence of one question."""
-        return {k[1:]: r for k, r in self._rows.items() if k[0] == tree}
+        return dict(self._rows[tree])
 
 
 # -- the plan ------------------------------------------------------------------------------------

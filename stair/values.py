@@ -4,16 +4,16 @@ Every module input and output is one of these small dataclasses (DESIGN.md secti
 a batch of values (``B`` leading), knows its intermediate loss against a gold tensor (per row,
 shape ``[B]``; the caller reduces) and renders one row for audit as a JSON-able dict.
 
-==========  ==========================================  =================================
-type        tensors                                     loss against gold
-==========  ==========================================  =================================
-Video       features [B,T,D], weights [B,T], mask [B,T]  BCE of the focus window
-Frames      probs [B,T] in [0,1], mask [B,T]            BCE per frame
-Concept     vector [B,D] (+ Choose's option logits)     multi-positive InfoNCE vs a bank
-Bool        logit [B]                                   BCE
-Count       logits [B,K+1] (log-probabilities)          cross-entropy
-Text        vector [B,D]                                (an input: no loss)
-==========  ==========================================  =================================
+=======  ===============================================  ================================
+type     tensors                                          loss against gold
+=======  ===============================================  ================================
+Video    features [B,T,D], weights [B,T], mask [B,T]      BCE of the focus window
+Frames   probs [B,T] in [0,1], mask [B,T]                 BCE per frame
+Concept  vector [B,D] (+ Choose's option logits [B,2])    multi-positive InfoNCE vs a bank
+Bool     logit [B]                                        BCE
+Count    logits [B,K+1] (log-probabilities)               cross-entropy
+Text     vector [B,D]                                     (an input: no loss)
+=======  ===============================================  ================================
 
 ``mask`` is the padding mask (True = a real frame). Probabilities (``Frames.probs``, the focus
 ``Video.weights``) are stored as probabilities, not logits: the temporal modules multiply and
@@ -220,8 +220,8 @@ class Video(Value):
     def explain(
         self, index: int, time: TimeBase = None, vocabulary: Vocabulary | None = None
     ) -> dict[str, Any]:
-        n = int(self.mask[index].sum())
-        out = {"type": "Video", **_spans(self.focus[index, :n].detach().float(), time)}
+        real = self.focus[index][self.mask[index]]  # the real frames, in order
+        out = {"type": "Video", **_spans(real.detach().float(), time)}
         out["window_mass"] = round(float(self.focus[index].sum()), 4)
         return out
 
@@ -246,8 +246,7 @@ class Frames(Value):
     def explain(
         self, index: int, time: TimeBase = None, vocabulary: Vocabulary | None = None
     ) -> dict[str, Any]:
-        n = int(self.mask[index].sum())
-        probs = self.masked[index, :n].detach().float()
+        probs = self.probs[index][self.mask[index]].detach().float()  # the real frames
         return {
             "type": "Frames",
             **_spans(probs, time),
