@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stair.modules import MODULES, ConceptBank, build_modules
-from stair.programs import compile_program
+from stair.programs import ModuleTree, compile_program
 from stair.programs.sampling import TEMPLATES, sample_program, sample_trees
 from stair.programs.signatures import VType
 
 from stair.executor import Plan, TextIndex, execute, execute_single
 from stair.values import Bool, Concept, Count, ExecutionError, Frames, Value, Video
+from tests import tree_strategies
 
 D, T = 8, 6
 
@@ -203,3 +206,15 @@ def test_benchmark_runs_at_a_tiny_size():
     row = bench.bench_setting(8, 4, 6, repeats=1, device=torch.device("cpu"))
     assert set(row) == {"D", "T", "B", "inference", "training"}
     assert all(q > 0 for mode in ("inference", "training") for q in row[mode])
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(tree_strategies.trees(max_depth=4), min_size=2, max_size=6))
+def test_batched_agrees_on_arbitrary_well_typed_trees(roots):
+    """Any well-typed trees (odd shapes: Localize over FilterFrame features, mixed chunks)."""
+    trees = [ModuleTree(r) for r in roots]
+    modules, bank, video, plan, text, vindex = _setup(trees, dtype=torch.float64)
+    trace = execute(plan, modules, text, video, bank)
+    for b, values in enumerate(_single_values(trees, modules, bank, video, plan, text, vindex)):
+        for nid, value in values.items():
+            _all_fields_close(value, trace.value(b, nid), 1e-10)
