@@ -251,6 +251,9 @@ def decode_many(
     finally:
         for future in pending:
             future.cancel()
+        if any(not f.done() for f in pending):  # stopped early (error, Ctrl-C): do not wait
+            for decoder in decoders:  # for decodes in flight; their threads then see EOF
+                decoder._kill()
         pool.shutdown(wait=True)
         for decoder in decoders:
             decoder.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -187,3 +188,13 @@ def test_decode_many_reports_bad_videos_and_keeps_going(videos):
     for bad in ("garbage", "truncated"):
         err = results[str(videos[bad])]
         assert isinstance(err, VideoDecodeError) and err.path == str(videos[bad])
+
+
+def test_decode_many_stops_at_once_when_the_consumer_stops(tmp_path, videos):
+    fifo = tmp_path / "stuck.mp4"
+    os.mkfifo(fifo)
+    results = decode_many([videos["good"], fifo, fifo], Sampling(2), workers=2, timeout=60)
+    assert next(results)[0] == str(videos["good"])
+    start = time.monotonic()
+    results.close()  # two decodes are stuck on the FIFO: they are killed, not waited for
+    assert time.monotonic() - start < 10
