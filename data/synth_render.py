@@ -3,15 +3,19 @@
 Each frame's vector is the sum of fixed random *entity embeddings* of what is in it:
 
 - every visible object: its object vector;
-- every person-object relation: ``normalise(relation vector + P1(object vector))``;
-- every action under way: ``normalise(verb vector + P2(object vector))``;
+- every person-object relation: ``bind(relation vector, P1(object vector))``;
+- every action under way: ``bind(verb vector, P2(object vector))``;
 
-where object, relation and verb vectors are random unit vectors and ``P1``, ``P2`` fixed random
-signed permutations of the coordinates, so pairs and actions are compositional yet distinct from
-their parts. Each entity is dropped from a frame with probability ``miss_rate`` (a missed
-detection) and Gaussian noise of norm about ``noise`` is added (per coordinate
-``noise / sqrt(dim)``). The embeddings depend only on the vocabulary and the seed they are drawn
-from, so features of all videos of a dataset live in one space.
+where object, relation and verb vectors are random unit vectors, ``P1``, ``P2`` fixed random
+signed permutations of the coordinates and ``bind(a, b) = normalise(a + b + sqrt(D) * a * b)``:
+the sum keeps a pair similar to its parts (compositional), the elementwise product (nearly
+orthogonal to everything else) binds them, so that holding a cup while touching a phone does not
+sum to the same vector as holding a phone while touching a cup.
+
+Each entity is dropped from a frame with probability ``miss_rate`` (a missed detection) and
+Gaussian noise of norm about ``noise`` is added (per coordinate ``noise / sqrt(dim)``). The
+embeddings depend only on the vocabulary and the seed they are drawn from, so the features of all
+videos of a dataset live in one space.
 """
 
 from __future__ import annotations
@@ -57,6 +61,11 @@ class EntityEmbeddings:
         p1, p2 = rng.permutation(dim), rng.permutation(dim)
         s1, s2 = rng.choice([-1.0, 1.0], dim), rng.choice([-1.0, 1.0], dim)
         obj = {o: objects[i] for i, o in enumerate(vocab.objects)}
+        root = np.sqrt(dim)
+
+        def bind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return a + b + root * a * b
+
         rows: list[np.ndarray] = []
         self.index: dict[tuple[str, object], int] = {}
 
@@ -68,10 +77,10 @@ class EntityEmbeddings:
             add(("object", o), obj[o])
         for i, r in enumerate(vocab.relations):
             for o in vocab.objects:
-                add(("pair", (r, o)), relations[i] + s1 * obj[o][p1])
+                add(("pair", (r, o)), bind(relations[i], s1 * obj[o][p1]))
         verb_row = {v: verbs[i] for i, v in enumerate(vocab.verbs)}
         for a in vocab.actions:
-            add(("action", a.phrase), verb_row[a.verb] + s2 * obj[a.object][p2])
+            add(("action", a.phrase), bind(verb_row[a.verb], s2 * obj[a.object][p2]))
         self.table = np.stack(rows).astype(np.float32)
 
     def presence(self, graph: SceneGraph) -> np.ndarray:
