@@ -136,6 +136,8 @@ class FeatureExtractor:
         self.backbone = backbone
         self.weights = None if weights is None else str(weights)
         self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise FeatureModelError(f"device {device!r} asked for, but CUDA is not available")
         self.bf16 = bf16
         self.batch_size = batch_size
         self.clip_len = clip_len

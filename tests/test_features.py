@@ -100,5 +100,8 @@ def test_clear_errors(tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(FeatureModelError, match=r"cannot read weights file .*junk\.pt"):
         FeatureExtractor("resnet18", weights=str(junk))
+    if not torch.cuda.is_available():
+        with pytest.raises(FeatureModelError, match="CUDA is not available"):
+            FeatureExtractor("resnet18", device="cuda")
     with pytest.raises(ValueError, match=r"\[T, H, W, 3\]"):
         FeatureExtractor("resnet18")(np.zeros((2, 3, 8, 8), np.uint8))
