@@ -19,7 +19,8 @@ class ToAction(nn.Module):
     """Composes a verb with an object into an action concept: ``out(gelu(W_v v + W_o o))``.
 
     Split weights instead of a concatenation. Appears in indirect references to actions ("the
-    action they did to the object they were holding first": ``ToAction(verb, <object>)``); feeds
+    action they did to the object they were holding first": ``ToAction(verb, <object>)``; the
+    verb may itself be a reference, "what they did to the blanket first", a relation); feeds
     ``Localize`` (as the action), ``Exists``, ``Equals``. Supervised by InfoNCE vs the action.
     """
 
@@ -29,7 +30,7 @@ class ToAction(nn.Module):
         self.object = nn.Linear(dim, dim, bias=False)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, verb: Text, object: Concept | Text) -> Concept:
+    def forward(self, verb: Text | Concept, object: Concept | Text) -> Concept:
         hidden = F.gelu(self.verb(verb.vector) + self.object(object.vector))
         return Concept(self.out(hidden))
 

@@ -1,6 +1,8 @@
 """The program language: AGQA programs -> typed module trees, and their symbolic execution.
 
-Pure Python, no torch. The pipeline: :func:`parse` (string -> syntax tree with positions),
+Programs are plain data and this package's own code uses no torch; the module signatures, though,
+are derived from the neural modules' type hints, so the first compile imports ``stair.modules``.
+The pipeline: :func:`parse` (string -> syntax tree with positions),
 :func:`compile_program` (syntax tree -> checked :class:`ModuleTree`), serialisations
 (:mod:`stair.programs.serialize`) and :func:`execute` (tree + :class:`SceneGraph` -> answer and a
 gold value per node).

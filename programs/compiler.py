@@ -273,8 +273,7 @@ class _Compiler:
 
     def to_action(self, call: Call) -> Node:
         self.arity(call, 2)
-        verb = self.expr(call.args[0], {VType.TEXT}, "a verb phrase")
-        return self.node("ToAction", (verb, self.item(call.args[1])), call)
+        return self.node("ToAction", (self.item(call.args[0]), self.item(call.args[1])), call)
 
     def compare(self, call: Call) -> Node:
         self.arity(call, 2)

@@ -38,7 +38,7 @@ EXPECTED = {
     "Relate": "Relate[Direction](frames: Frames) -> Frames",
     "AttnVideo": "AttnVideo(video: Video, frames: Frames) -> Video",
     "Superlative": "Superlative[Extreme](video: Video, candidates: Concept | Text...) -> Concept",
-    "ToAction": "ToAction(verb: Text, object: Concept | Text) -> Concept",
+    "ToAction": "ToAction(verb: Concept | Text, object: Concept | Text) -> Concept",
     "Choose": "Choose(first: Concept | Text, second: Concept | Text, value: Concept) -> Concept",
     "Compare": "Compare(before: Bool, after: Bool) -> Bool",
     "Equals": "Equals(first: Concept | Text, second: Concept | Text) -> Bool",
