@@ -55,7 +55,7 @@ SHARD_VIDEOS = 100  #: videos per shard (a unit of work with its own answer bala
 class SynthConfig:
     """Everything that determines a synthetic dataset."""
 
-    videos: int = 1200  #: number of videos
+    videos: int = 1000  #: number of videos
     questions_per_video: int = 20  #: K: questions per video (test videos get extra ones)
     seed: int = 0  #: the one seed of the whole dataset
     render: tuple[str, ...] = ("symbolic",)  #: renderers to run: symbolic, video
