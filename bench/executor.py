@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 
 import torch
+
+from stair.executor import Plan, execute, execute_single
 from stair.modules import ConceptBank, build_modules
 from stair.programs.sampling import sample_trees
 from stair.programs.signatures import VType
-
-from stair.executor import Plan, execute, execute_single
 from stair.values import Bool, Concept, Count, Value, Video
 
 log = logging.getLogger("bench.executor")

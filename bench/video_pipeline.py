@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from stair.cli.features import extract, list_videos
 from stair.data.features import FeatureExtractor
 from stair.data.video import Sampling, read_video
 from stair.data.video_writer import write_mp4
-
-from stair.cli.features import extract, list_videos
 
 
 def shapes_video(seconds: float, fps: int, height: int, width: int, seed: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
 from stair.data.agqa_files import DatasetFormatError
 from stair.data.feature_store import MissingFeaturesError
 

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from stair.data.agqa_files import DatasetFormatError
 from stair.data.synth_vocab import Vocab
 from stair.programs import SceneGraph, SceneGraphError, load_scene_graphs

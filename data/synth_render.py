@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from stair.data.synth_vocab import Vocab
 from stair.programs import SceneGraph
 

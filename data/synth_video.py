@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from stair.data.synth_vocab import Vocab
 from stair.data.video_writer import write_mp4
 from stair.programs import SceneGraph

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from stair.data.synth_vocab import DEFAULT_VOCAB, Vocab
 from stair.programs import ActionInstance, Frame, SceneGraph
 

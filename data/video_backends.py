@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
+
 from stair.data.video import DecodedVideo, Sampling, sample_indices
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ import math
 import torch
 import torch.nn.functional as F
 from einops import einsum
-from stair.modules.common import SimilarityLogit
-from stair.modules.registry import register
 from torch import nn
 
+from stair.modules.common import SimilarityLogit
+from stair.modules.registry import register
 from stair.values import Bool, Concept, Text
 
 

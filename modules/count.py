@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from stair.modules.registry import register
 from torch import nn
 
+from stair.modules.registry import register
 from stair.values import Count as CountValue
 from stair.values import Frames
 

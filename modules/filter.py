@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from einops import einsum, rearrange
-from stair.modules.common import match_frames, time_attention
-from stair.modules.registry import register
 from torch import nn
 
+from stair.modules.common import match_frames, time_attention
+from stair.modules.registry import register
 from stair.values import Category, Concept, Text, Video
 
 

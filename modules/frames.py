@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from stair.modules.registry import register
 from torch import nn
 
+from stair.modules.registry import register
 from stair.values import Direction, Frames, Video
 
 

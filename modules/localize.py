@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-from stair.modules.common import match_frames
-from stair.modules.registry import register
 from torch import nn
 
+from stair.modules.common import match_frames
+from stair.modules.registry import register
 from stair.values import Concept, Frames, Text, Video
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from stair.modules.registry import register
 from torch import Tensor, nn
 
+from stair.modules.registry import register
 from stair.values import Bool, Frames
 
 

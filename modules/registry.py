@@ -28,10 +28,10 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, TypeVar, Union
 
-from stair.programs.signatures import Param, Signature, VType
-from stair.programs.switches import Switch
 from torch import nn
 
+from stair.programs.signatures import Param, Signature, VType
+from stair.programs.switches import Switch
 from stair.values import Value
 
 M = TypeVar("M", bound=type[nn.Module])

@@ -6,9 +6,9 @@ import math
 
 import torch
 from einops import einsum
-from stair.modules.registry import register
 from torch import Tensor, nn
 
+from stair.modules.registry import register
 from stair.values import Concept, ExecutionError, Extreme, Text, Video
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 
 import torch
-from stair.modules.registry import OnlyWith, register
 from torch import Tensor, nn
 
+from stair.modules.registry import OnlyWith, register
 from stair.values import ExecutionError, Frames, TemporalMode, Video
 
 

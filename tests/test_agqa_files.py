@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from stair.data.agqa_features import I3DFeatures, RXFeatures
 from stair.data.agqa_files import (
     AGQACsvRow,

@@ -4,6 +4,7 @@ import itertools
 import pickle
 
 import pytest
+
 from stair.programs import SceneGraphError, compile_program, execute
 from stair.programs.agqa_graph import from_agqa, load_agqa_names, load_agqa_scene_graphs
 

@@ -4,6 +4,7 @@ compiles, type-checks and round-trips (tests/data/agqa_program_shapes.txt, one p
 from pathlib import Path
 
 import pytest
+
 from stair.programs import ProgramError, compile_program, from_json, from_tokens, to_json, to_tokens
 
 SHAPES = Path(__file__).parent / "data" / "agqa_program_shapes.txt"

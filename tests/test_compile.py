@@ -1,6 +1,7 @@
 """Golden compile tests: every AGQA template shape -> the module tree DESIGN.md section 6 gives."""
 
 import pytest
+
 from stair.programs import ProgramError, compile_program, to_text
 from stair.programs.signatures import VType
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import decord
 import numpy as np
 import pytest
+
 from stair.data.dataset import DatasetFormatError, SynthDataset, iter_questions
 from stair.data.feature_store import FeatureStore
 from stair.data.synth_build import SynthConfig, build_synth_dataset
@@ -16,7 +17,6 @@ from stair.data.synth_render import EntityEmbeddings, SymbolicRenderConfig, rend
 from stair.data.synth_video import Stage, VideoRenderConfig, render_video
 from stair.data.synth_vocab import DEFAULT_VOCAB
 from stair.data.synth_world import generate_world
-
 from stair.errors import StairError
 
 

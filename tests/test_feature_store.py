@@ -12,8 +12,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import stair.data.features
 import torch
+
+import stair.data.features
+from stair.cli import main
 from stair.data.feature_store import (
     FeatureStore,
     FeatureStoreError,
@@ -23,8 +25,6 @@ from stair.data.feature_store import (
     report_path,
 )
 from stair.data.video_writer import write_mp4
-
-from stair.cli import main
 
 
 @pytest.fixture(autouse=True, scope="module")

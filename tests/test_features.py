@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+
 from stair.data.features import FeatureExtractor, FeatureModelError, is_video_model
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from stair.modules import ConceptBank, build_modules
-from stair.programs import compile_program
-from stair.programs.signatures import VType
 
 from stair.executor import Plan, execute
 from stair.heads import AnswerVocabulary, QuestionMLPHead, TypedAnswerHead, root_features
+from stair.modules import ConceptBank, build_modules
+from stair.programs import compile_program
+from stair.programs.signatures import VType
 from stair.values import Video
 
 D, T, K = 8, 5, 4

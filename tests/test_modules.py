@@ -7,12 +7,12 @@ from typing import Annotated
 
 import pytest
 import torch
+from torch import nn
+
 from stair.modules import MODULES, ConceptBank, build_modules, signature_of
 from stair.modules.registry import OnlyWith, register
 from stair.programs import SIGNATURES, compile_program
 from stair.programs.signatures import Param, VType
-from torch import nn
-
 from stair.values import (
     Bool,
     Category,

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from hypothesis import given, settings
+
 from stair.programs import (
     ModuleTree,
     ProgramError,
@@ -17,7 +18,6 @@ from stair.programs import (
     to_text,
     to_tokens,
 )
-
 from tests.tree_strategies import trees
 
 PROGRAM = "Exists(phone, Iterate(Localize(before, opening a closet), Filter(frame, [objects])))"

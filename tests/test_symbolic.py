@@ -13,6 +13,7 @@ Timeline (12 frames at 2 fps):
 """
 
 import pytest
+
 from stair.programs import ActionInstance, Frame, SceneGraph, compile_program, execute
 from stair.programs.symbolic import SymBool, SymConcept, SymFrames, SymVideo, value_from_json
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from stair.cli import main
 from stair.data.dataset import SynthDataset
 from stair.data.synth_build import SynthConfig, build_synth_dataset
 from stair.data.synth_questions import TEMPLATES, QuestionGenerator
@@ -17,8 +19,6 @@ from stair.data.synth_splits import SPLITS, SplitConfig
 from stair.data.synth_vocab import DEFAULT_VOCAB
 from stair.data.synth_world import WorldConfig, generate_world
 from stair.programs import compile_program, execute
-
-from stair.cli import main
 
 VIDEOS, K, SEED = 60, 10, 7
 

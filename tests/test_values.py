@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+
 from stair.programs import ActionInstance, Frame, SceneGraph, compile_program, execute
 from stair.programs.symbolic import SymBool, SymConcept, SymCount, SymFrames, SymVideo
-
 from stair.values import (
     Bool,
     Concept,

@@ -12,6 +12,7 @@ import av
 import decord
 import numpy as np
 import pytest
+
 from stair.data.video import (
     Sampling,
     VideoDecodeError,

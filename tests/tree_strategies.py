@@ -1,6 +1,7 @@
 """Hypothesis strategies for random well-typed module trees, built from the signatures."""
 
 from hypothesis import strategies as st
+
 from stair.programs import SIGNATURES, VIDEO, Node, Phrase, VType
 
 WORDS = ["cup", "holding", "opening a door", "on the side of", "phone", "sitting in a chair"]
