@@ -20,8 +20,8 @@ phrase, verb or object; it matches a relation-object pair by either side. ``befo
 frames before A first starts, ``after A`` those after it last ends, ``between A1 and A2`` those
 after A1 ends and before A2 starts.
 
-Questions without a single answer (an empty or tied superlative, a Compare where both or neither
-hold, a query with several items) are reported in ``SymbolicResult.issues``; their ``answer`` is
+Questions without a single answer (an empty time window, an empty or tied superlative, a Compare
+where both or neither hold, a query with several items) are reported in ``SymbolicResult.issues``; their ``answer`` is
 ``None``. Generators use that to keep only well-posed questions.
 """
 
@@ -251,7 +251,10 @@ class _Executor:
                 self.issue(node, "the second anchor action never happens")
                 return SymVideo((False,) * self.n)
             keep = [hits[-1] < f < second[0] for f in range(self.n)]
-        return SymVideo(tuple(w and k for w, k in zip(window, keep)))
+        result = tuple(w and k for w, k in zip(window, keep))
+        if not any(result):
+            self.issue(node, f"the {mode.value} window is empty")
+        return SymVideo(result)
 
     def filter(self, node: Node) -> SymConcept:
         _, sets = self.per_frame(node)
