@@ -21,8 +21,8 @@ frames before A first starts, ``after A`` those after it last ends, ``between A1
 after A1 ends and before A2 starts.
 
 Questions without a single answer (an empty time window, an empty or tied superlative, a Compare
-where both or neither hold, a query with several items) are reported in ``SymbolicResult.issues``; their ``answer`` is
-``None``. Generators use that to keep only well-posed questions.
+where both or neither hold, a query with several items) are reported in ``SymbolicResult.issues``;
+where no answer can be read off, ``answer`` is ``None``. Generators keep only well-posed questions.
 """
 
 from __future__ import annotations
