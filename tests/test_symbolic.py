@@ -183,11 +183,15 @@ def test_every_node_gets_a_typed_gold():
             "Choose(cup, phone, Query(class, OnlyItem(Iterate(video, Filter(frame, [relations, holding, objects])))))",
             "2 of the options match",
         ),
+        (
+            "Exists(cup, Iterate(Localize(between, [drinking from a cup, opening a door]), Filter(frame, [objects])))",
+            "the between window is empty",
+        ),
     ],
 )
 def test_ill_posed_questions_are_reported(program, issue):
     result = execute(compile_program(program), SCENE)
-    assert result.answer is None or "anchor" in issue
+    assert result.answer is None or "anchor" in issue or "window" in issue
     assert any(issue in i for i in result.issues)
 
 
