@@ -1,0 +1,268 @@
+"""The LightningDataModule that serves :class:`~stair.data.batch.QABatch` es from a dataset folder.
+
+A dataset folder is the synthetic benchmark's format (:mod:`stair.data.dataset`) — also what
+:mod:`stair.data.agqa_prepare` writes for AGQA: ``questions/<split>.jsonl``, ``vocab.json``,
+``meta.json``, ``features.h5`` and optionally ``scene_graphs.json``. Programs are the gold ones
+(compiled from each record's AGQA program) unless ``programs`` names a file of generated ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from stair.data.dataset import DatasetFormatError, QuestionRecord, iter_questions
+from stair.data.feature_store import FeatureStore
+from stair.data.qa_dataset import Collate, QADataset, QAExample, VideoBatchSampler
+from stair.data.text import WordVocab, tokenize
+from stair.heads import AnswerVocabulary
+from stair.programs import ModuleTree, ProgramError, compile_program, from_json, from_tokens
+
+log = logging.getLogger(__name__)
+TEST_SPLITS = ("test", "test_novel", "test_more_steps")
+
+
+@dataclass(frozen=True)
+class Vocabularies:
+    """Everything a model must know of its data, stored in checkpoints as plain lists."""
+
+    words: list[str]
+    concepts: list[str]
+    categories: list[str]
+    answers: list[str]
+    max_count: int
+    feature_dim: int
+    num_frames: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Vocabularies:
+        return cls(**data)
+
+    def concept_index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.concepts)}
+
+    def answer_vocabulary(self) -> AnswerVocabulary:
+        return AnswerVocabulary(self.answers, self.max_count)
+
+
+def _concepts(vocab: dict[str, Any]) -> tuple[list[str], list[str]]:
+    names: dict[str, str] = {}
+    for category, key in (
+        ("objects", "objects"),
+        ("relations", "relations"),
+        ("actions", "actions"),
+    ):
+        for item in vocab.get(key, []):
+            names.setdefault(item["phrase"] if isinstance(item, dict) else str(item), category)
+    return list(names), list(names.values())
+
+
+class QADataModule(L.LightningDataModule):
+    """Question-answering batches for training and evaluation.
+
+    Args:
+        data_dir: the dataset folder.
+        batch_size: questions per training batch.
+        eval_batch_size: questions per validation / test batch.
+        num_workers: DataLoader worker processes.
+        group_by_video: fill batches video by video, so each video is encoded once per batch.
+        programs: a JSONL file of generated programs (``{"qid", "tokens"}`` prefix tokens or
+            ``{"qid", "program"}`` AGQA strings) to use instead of the gold ones.
+        features: a feature store to use instead of ``<data_dir>/features.h5``.
+        max_count: the largest count a Count answer can give.
+        synthesize: generate the default synthetic benchmark into ``data_dir`` if it is missing.
+        seed: shuffling seed.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "datasets/synth",
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        num_workers: int = 0,
+        group_by_video: bool = True,
+        programs: str | None = None,
+        features: str | None = None,
+        max_count: int = 10,
+        synthesize: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.root = Path(data_dir)
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers, self.group_by_video, self.seed = num_workers, group_by_video, seed
+        self.programs_path = Path(programs) if programs else None
+        self.features_path = Path(features) if features else self.root / "features.h5"
+        self.max_count, self.synthesize = max_count, synthesize
+        self.datasets: dict[str, QADataset] = {}
+
+    # -- reading the folder ---------------------------------------------------------------------
+    def _ensure(self) -> None:
+        if (self.root / "meta.json").exists():
+            return
+        if not self.synthesize:
+            raise DatasetFormatError(self.root, "", "no dataset here (run `stair synth --out DIR`)")
+        from stair.data.synth_build import SynthConfig, build_synth_dataset
+
+        log.info("generating the synthetic benchmark into %s", self.root)
+        build_synth_dataset(self.root, SynthConfig(), progress=True)
+
+    def _json(self, name: str) -> Any:
+        path = self.root / name
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise DatasetFormatError(path, "", f"cannot read ({err})") from err
+
+    def records(self, split: str) -> list[QuestionRecord]:
+        path = self.root / "questions" / f"{split}.jsonl"
+        if not path.exists():
+            raise DatasetFormatError(path, "", f"no {split!r} split in {self.root}")
+        return list(iter_questions(path))
+
+    @property
+    def test_splits(self) -> list[str]:
+        return [s for s in TEST_SPLITS if (self.root / "questions" / f"{s}.jsonl").exists()]
+
+    @cached_property
+    def store(self) -> FeatureStore:
+        self._ensure()
+        return FeatureStore(self.features_path)
+
+    @cached_property
+    def vocabularies(self) -> Vocabularies:
+        """Words, concepts and answers (from ``vocab.json`` and the training questions)."""
+        self._ensure()
+        vocab = self._json("vocab.json")
+        concepts, categories = _concepts(vocab)
+        questions = [r.question for r in self.records("train")]
+        words = WordVocab.build(questions + concepts).words[2:]
+        first = self.store.get(self.store.ids()[0])[0]
+        return Vocabularies(
+            words=words,
+            concepts=concepts,
+            categories=categories,
+            answers=[str(a) for a in vocab.get("answers", [])],
+            max_count=self.max_count,
+            feature_dim=int(first.shape[1]),
+            num_frames=int(first.shape[0]),
+        )
+
+    @cached_property
+    def generated(self) -> dict[str, ModuleTree] | None:
+        if self.programs_path is None:
+            return None
+        out: dict[str, ModuleTree] = {}
+        with open(self.programs_path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    if "tokens" in row:
+                        out[row["qid"]] = from_tokens(row["tokens"])
+                    elif "tree" in row:
+                        out[row["qid"]] = from_json(row["tree"])
+                    else:
+                        out[row["qid"]] = compile_program(row["program"])
+                except (json.JSONDecodeError, KeyError, TypeError, ProgramError) as err:
+                    raise DatasetFormatError(
+                        self.programs_path, f"line {number}", str(err)
+                    ) from err
+        return out
+
+    def examples(self, split: str) -> list[QAExample]:
+        answers = self.vocabularies.answer_vocabulary().index
+        out, missing = [], set()
+        for record in self.records(split):
+            if record.video_id not in self.store:
+                missing.add(record.video_id)
+                continue
+            try:
+                gold = compile_program(record.program)
+            except ProgramError as err:
+                raise DatasetFormatError(
+                    self.root / "questions" / f"{split}.jsonl", f"question {record.qid}", str(err)
+                ) from err
+            tree, golds = gold, record.golds
+            meta = {**record.metadata.to_json(), "split": split}
+            if self.generated is not None:
+                tree = self.generated.get(record.qid, gold)
+                meta["program_match"] = tree == gold
+                golds = golds if tree == gold else {}
+            out.append(
+                QAExample(
+                    record.qid, record.video_id, tree, tuple(tokenize(record.question)),
+                    answers.get(record.answer, -1), golds, meta,
+                )
+            )  # fmt: skip
+        if missing:
+            raise DatasetFormatError(
+                self.features_path, "", f"no features for {len(missing)} video(s) of the "
+                f"{split!r} split, e.g. {sorted(missing)[:3]}",
+            )  # fmt: skip
+        return out
+
+    # -- Lightning hooks ------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        self._ensure()
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {
+            "fit": ["train", "val"], "validate": ["val"], "test": self.test_splits,
+            "predict": ["test"], None: ["train", "val", *self.test_splits],
+        }[stage]  # fmt: skip
+        for split in wanted:
+            if split not in self.datasets:
+                self.datasets[split] = QADataset(self.examples(split))
+
+    @cached_property
+    def collate(self) -> Collate:
+        voc = self.vocabularies
+        graph_times = None
+        if (
+            self.store.attrs.get("backbone") != "symbolic"
+            and (self.root / "scene_graphs.json").exists()
+        ):
+            from stair.programs import load_scene_graphs
+
+            graphs = load_scene_graphs(self.root / "scene_graphs.json")
+            graph_times = {
+                v: [g.time_of(i) for i in range(g.num_frames)] for v, g in graphs.items()
+            }
+        return Collate(self.store, WordVocab(voc.words), voc.concept_index(), graph_times)
+
+    def loader(self, split: str, train: bool = False) -> DataLoader:
+        if split not in self.datasets:
+            self.datasets[split] = QADataset(self.examples(split))
+        dataset = self.datasets[split]
+        size = self.batch_size if train else self.eval_batch_size
+        common = dict(collate_fn=self.collate, num_workers=self.num_workers,
+                      persistent_workers=self.num_workers > 0)  # fmt: skip
+        if self.group_by_video:
+            sampler = VideoBatchSampler(dataset.video_ids(), size, shuffle=train, seed=self.seed)
+            return DataLoader(dataset, batch_sampler=sampler, **common)
+        return DataLoader(dataset, batch_size=size, shuffle=train, **common)
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("val")
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self.loader(s) for s in self.test_splits]
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.loader("test")
