@@ -18,6 +18,7 @@ from stair.errors import StairError
 #: command name -> module implementing it (imported lazily)
 COMMANDS: dict[str, str] = {
     "parse": "stair.cli.parse",
+    "prepare-agqa": "stair.cli.prepare_agqa",
     "features": "stair.cli.features",
     "synth": "stair.cli.synth",
 }
