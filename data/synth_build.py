@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from stair.data.dataset import FORMAT, QuestionRecord, QuestionWriter, write_json_atomic
 from stair.data.synth_questions import QuestionGenerator
 from stair.data.synth_render import (
@@ -43,7 +45,6 @@ from stair.data.synth_video import Stage, VideoRenderConfig, render_video
 from stair.data.synth_vocab import DEFAULT_VOCAB, Vocab
 from stair.data.synth_world import WorldConfig, generate_world
 from stair.programs import SceneGraph, save_scene_graphs
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
