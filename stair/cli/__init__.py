@@ -21,6 +21,11 @@ COMMANDS: dict[str, str] = {
     "prepare-agqa": "stair.cli.prepare_agqa",
     "features": "stair.cli.features",
     "synth": "stair.cli.synth",
+    "fit": "stair.cli.lightning",
+    "validate": "stair.cli.lightning",
+    "test": "stair.cli.lightning",
+    "predict": "stair.cli.lightning",
+    "demo": "stair.cli.demo",
 }
 
 

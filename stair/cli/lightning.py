@@ -1,0 +1,70 @@
+"""``stair fit | validate | test | predict``: the Lightning CLI over the model and the data.
+
+Everything after the sub-command goes to Lightning's CLI (``LightningCLI``), which builds
+:class:`~stair.lit.LitSTAIR` and :class:`~stair.data.datamodule.QADataModule` from their typed
+constructor arguments, YAML configs and ``--model.* / --data.* / --trainer.*`` options::
+
+    stair fit --config configs/synth.yaml
+    stair fit --config configs/synth.yaml --model.intermediate_weight 0 --trainer.max_epochs 3
+    stair test --config configs/synth.yaml --ckpt_path runs/synth/version_0/checkpoints/last.ckpt
+    stair fit --help                                 # every option, with its docstring line
+
+The data module's vocabularies are linked into the model when both are instantiated, so a
+checkpoint holds them (``LitSTAIR.load_from_checkpoint(path)`` needs no other file).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Lightning CLI (fit, validate, test, predict) of the STAIR model; see `stair fit --help`."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Every argument, options and -h included, belongs to LightningCLI: make argparse treat
+    # them all as positionals, so that REMAINDER collects them untouched.
+    parser.prefix_chars = "\0"
+    parser.add_argument(
+        "lightning_args", nargs=argparse.REMAINDER, help="arguments for Lightning's CLI"
+    )
+
+
+def build_cli_class() -> type:
+    """``LightningCLI`` with the vocabularies linked from the data module into the model."""
+    from lightning.pytorch.cli import LightningCLI
+
+    from stair.lit import plain_vocabularies
+
+    class STAIRCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            parser.link_arguments(
+                "data.vocabularies",
+                "model.vocabularies",
+                compute_fn=plain_vocabularies,
+                apply_on="instantiate",
+            )
+
+    return STAIRCLI
+
+
+def cli_main(args: list[str]) -> int:
+    """Run Lightning's CLI on ``args`` (sub-command first); returns the exit code."""
+    from stair.data.datamodule import QADataModule
+    from stair.lit import LitSTAIR
+
+    try:
+        build_cli_class()(
+            LitSTAIR,
+            QADataModule,
+            args=args,
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+        )
+    except SystemExit as done:  # --help, --print_config, argument errors
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return cli_main([args.command, *args.lightning_args])

@@ -1,0 +1,158 @@
+"""Encoders: frame features -> frame states, question words -> word states, phrases -> vectors.
+
+Pure ``nn.Module``s, batched and masked:
+
+- :class:`VideoEncoder` runs once per distinct video of a batch (``[V, T, F] -> [V, T, H]``): a
+  projection to the hidden size, then a BiLSTM (the paper's encoder) or a small Transformer,
+  with a residual connection; padded frames are excluded (packed sequences, key padding mask)
+  and zeroed in the output.
+- :class:`QuestionEncoder` is a BiLSTM over learned word embeddings (``[B, L] -> [B, L, H]``
+  plus a sentence vector); :class:`PretrainedQuestionEncoder` (:mod:`stair.pretrained`) is a
+  local ``transformers`` model with the same interface.
+- :func:`phrase_vectors` embeds the phrase arguments of the module trees: the mean of the
+  question's word states over the phrase's span, or, when the question does not contain the
+  phrase, the phrase's own words run through the same question encoder. Deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from einops import einsum
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+VideoKind = Literal["lstm", "transformer"]
+
+
+def run_lstm(lstm: nn.LSTM, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """A (bi)LSTM over padded sequences: states ``[N, L, H]`` (0 on padding), last states.
+
+    Sequences are packed only when their lengths differ (the backward direction must start at
+    each sequence's last real step); the last states are ``[N, H]``, both directions joined.
+    """
+    L = inputs.shape[1]
+    lengths = lengths.clamp_min(1)
+    if bool((lengths == L).all()):
+        states, (h, _) = lstm(inputs)
+    else:
+        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, (h, _) = lstm(packed)
+        states, _ = pad_packed_sequence(out, batch_first=True, total_length=L)
+    last = torch.cat([h[-2], h[-1]], dim=-1) if lstm.bidirectional else h[-1]  # (N, H)
+    return states, last
+
+
+class VideoEncoder(nn.Module):
+    """Frame features ``[V, T, F]`` -> contextual frame states ``[V, T, H]``.
+
+    ``proj(f_t) + context_t`` where ``context`` is a BiLSTM (``kind="lstm"``, each direction
+    ``H / 2``) or a Transformer encoder over the projected frames; padded frames (``mask`` False)
+    take no part and come out as zeros.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        hidden: int,
+        kind: VideoKind = "lstm",
+        layers: int = 1,
+        heads: int = 4,
+        dropout: float = 0.1,
+        max_frames: int = 256,
+    ) -> None:
+        super().__init__()
+        if hidden % 2:
+            raise ValueError(f"hidden must be even (two LSTM directions), got {hidden}")
+        self.kind = kind
+        self.proj = nn.Sequential(nn.Linear(feature_dim, hidden), nn.LayerNorm(hidden))
+        self.dropout = nn.Dropout(dropout)
+        if kind == "lstm":
+            self.lstm = nn.LSTM(
+                hidden, hidden // 2, num_layers=layers, batch_first=True, bidirectional=True
+            )
+        elif kind == "transformer":
+            self.position = nn.Parameter(torch.zeros(max_frames, hidden))
+            layer = nn.TransformerEncoderLayer(
+                hidden, heads, 2 * hidden, dropout, batch_first=True, norm_first=True
+            )
+            self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        else:
+            raise ValueError(f"unknown video encoder {kind!r} (lstm or transformer)")
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, features: Tensor, mask: Tensor) -> Tensor:
+        T = features.shape[1]
+        x = self.dropout(self.proj(features))  # (V, T, H)
+        if self.kind == "lstm":
+            context, _ = run_lstm(self.lstm, x, mask.sum(-1))
+        else:
+            context = self.transformer(x + self.position[:T], src_key_padding_mask=~mask)
+        out = self.norm(x + context)
+        return torch.where(mask[..., None], out, 0)
+
+
+class QuestionEncoder(nn.Module):
+    """Word ids ``[B, L]`` (0 = padding) -> word states ``[B, L, H]`` and a sentence ``[B, H]``.
+
+    Learned word embeddings and a BiLSTM (``H / 2`` per direction); the sentence vector joins the
+    last states of both directions.
+    """
+
+    def __init__(
+        self,
+        num_words: int,
+        hidden: int,
+        word_dim: int = 300,
+        layers: int = 1,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if hidden % 2:
+            raise ValueError(f"hidden must be even (two LSTM directions), got {hidden}")
+        self.hidden = hidden
+        self.embed = nn.Embedding(num_words, word_dim, padding_idx=0)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(
+            word_dim, hidden // 2, num_layers=layers, batch_first=True, bidirectional=True
+        )
+
+    def forward(self, words: Tensor) -> tuple[Tensor, Tensor]:
+        states, last = run_lstm(self.lstm, self.dropout(self.embed(words)), (words != 0).sum(-1))
+        return states, last
+
+
+def span_weights(spans: Tensor, length: int) -> Tensor:
+    """Averaging weights ``[P, L]`` over each span ``[start, end)`` (rows with -1: zeros)."""
+    pos = torch.arange(length, device=spans.device)
+    inside = (pos >= spans[:, :1]) & (pos < spans[:, 1:]) & (spans[:, :1] >= 0)
+    return inside.float() / inside.sum(-1, keepdim=True).clamp_min(1)
+
+
+def phrase_vectors(
+    encoder: nn.Module,
+    states: Tensor,
+    tree_of: Tensor,
+    spans: Tensor,
+    phrase_words: Tensor,
+) -> Tensor:
+    """The embedding ``[P, H]`` of every phrase occurrence of a batch.
+
+    ``states [B, L, H]``: the question encoder's word states; ``tree_of [P]``: the question of
+    each phrase row; ``spans [P, 2]``: its span in the question's words or ``(-1, -1)``;
+    ``phrase_words [P, Lp]``: its own word ids, encoded by ``encoder`` where the span is missing.
+    """
+    P = spans.shape[0]
+    if P == 0:
+        return states.new_zeros(0, states.shape[-1])
+    weights = span_weights(spans, states.shape[1]).to(states.dtype)  # (P, L)
+    out = einsum(weights, states.index_select(0, tree_of), "p l, p l h -> p h")
+    missing = (spans[:, 0] < 0).nonzero().flatten()
+    if len(missing):
+        words = phrase_words.index_select(0, missing)
+        own, _ = encoder(words)  # (M, Lp, H)
+        real = (words != 0).to(own.dtype)
+        pooled = einsum(real, own, "m l, m l h -> m h") / real.sum(-1, keepdim=True).clamp_min(1)
+        out = out.index_copy(0, missing, pooled.to(out.dtype))
+    return out

@@ -1,0 +1,132 @@
+"""Evaluation metrics: answer accuracy by question kind, and the quality of every step.
+
+A :class:`Tally` keeps running sums and counts per metric name, merges across processes and
+turns into means. Names:
+
+- ``acc``: answer accuracy; ``family/<f>``, ``semantic/<s>``, ``structural/<s>``,
+  ``steps/<n>``, ``split/<s>``: the same restricted to the questions with that metadata;
+- ``module/<Module>/<metric>``: intermediate quality of one module against its golds, by its
+  output type: ``iou`` (Frames and Video: IoU of the frames at >= 0.5 with the gold frames),
+  ``top1`` and ``recall@5`` (Concept: the nearest concept of the gold's category is a gold
+  one; share of the gold set, up to 5, in the 5 nearest), ``acc`` (Bool, Count).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from stair.executor import Trace
+from stair.losses import supervised
+from stair.modules import ConceptBank
+from stair.programs.switches import Category
+from stair.values import Bool, Concept, Count, Frames, Video
+
+ANSWER_KEYS = ("family", "semantic", "structural", "steps", "split")
+
+
+class Tally:
+    """Sums and counts per metric name; :meth:`compute` gives the means."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, name: str, values: Tensor | Sequence[float]) -> None:
+        """Add per-item scores (e.g. 0/1 correctness) under ``name``."""
+        values = torch.as_tensor(values, dtype=torch.float64)
+        if values.numel():
+            self.sums[name] += float(values.sum())
+            self.counts[name] += values.numel()
+
+    def merge(self, other: Tally) -> Tally:
+        for name, n in other.counts.items():
+            self.sums[name] += other.sums[name]
+            self.counts[name] += n
+        return self
+
+    def synced(self) -> Tally:
+        """The tally summed over every process of a distributed run (itself when alone)."""
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, (dict(self.sums), dict(self.counts)))
+        out = Tally()
+        for sums, counts in parts:
+            for name, n in counts.items():
+                out.sums[name] += sums[name]
+                out.counts[name] += n
+        return out
+
+    def compute(self) -> dict[str, float]:
+        return {k: self.sums[k] / n for k, n in sorted(self.counts.items()) if n}
+
+    def sizes(self) -> dict[str, int]:
+        return dict(sorted(self.counts.items()))
+
+
+def add_answers(tally: Tally, correct: Tensor, metadata: Sequence[dict[str, Any]]) -> None:
+    """Answer accuracy overall and per family, semantic, structural, steps and split."""
+    hits = correct.detach().cpu().double()
+    tally.add("acc", hits)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for b, meta in enumerate(metadata):
+        for key in ANSWER_KEYS:
+            if key in meta:
+                groups[f"{key}/{meta[key]}"].append(b)
+    for name, rows in groups.items():
+        tally.add(name, hits[rows])
+
+
+def concept_categories(bank: ConceptBank) -> Tensor:
+    """The category of each bank concept as an index of :class:`Category` (-1: none), ``[V]``."""
+    order = {c: i for i, c in enumerate(Category)}
+    return torch.tensor([order.get(bank.categories[n], -1) for n in bank.names])
+
+
+def add_intermediate(
+    tally: Tally,
+    trace: Trace,
+    golds: Sequence[dict[int, Tensor]],
+    bank: ConceptBank,
+    categories: Tensor,
+) -> None:
+    """Every supervised step's quality, per module (names in the module docstring)."""
+    categories = categories.to(bank.embeddings.device)
+    order = {c: i for i, c in enumerate(Category)}
+    with torch.no_grad():
+        for sup in supervised(trace, golds):
+            name, value, gold = f"module/{sup.group.module}", sup.value, sup.gold
+            if isinstance(value, (Frames, Video)):
+                probs = value.masked if isinstance(value, Frames) else value.focus
+                pred = (probs >= 0.5) & value.mask
+                truth = (gold >= 0.5) & value.mask
+                inter = (pred & truth).sum(-1).double()
+                union = (pred | truth).sum(-1).double()
+                tally.add(f"{name}/iou", torch.where(union > 0, inter / union.clamp_min(1), 1.0))
+            elif isinstance(value, Concept):
+                pos = gold > 0.5
+                keep = pos.any(-1)
+                if not keep.any():
+                    continue
+                pos, sims = pos[keep], value.similarities(bank.embeddings)[keep]
+                if isinstance(sup.group.switch, Category):
+                    cat = torch.full_like(pos[:, 0], order[sup.group.switch], dtype=torch.long)
+                else:
+                    cat = categories[pos.float().argmax(-1)]
+                sims = sims.masked_fill(categories[None] != cat[:, None], -2.0)
+                top = sims.topk(min(5, sims.shape[-1]), dim=-1).indices
+                hit = pos.gather(1, top)
+                tally.add(f"{name}/top1", hit[:, 0].double())
+                found = hit.sum(-1).double() / pos.sum(-1).clamp(max=top.shape[-1]).double()
+                tally.add(f"{name}/recall@5", found)
+            elif isinstance(value, Bool):
+                tally.add(f"{name}/acc", ((value.logit > 0) == (gold > 0.5)).double())
+            elif isinstance(value, Count):
+                target = gold.long().clamp(0, value.max_count)
+                tally.add(f"{name}/acc", (value.logits.argmax(-1) == target).double())

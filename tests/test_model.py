@@ -1,0 +1,112 @@
+"""The model: shapes over a small grid, padding never matters, phrase embeddings, encoders."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stair.baseline import BlackBoxBaseline
+from stair.encoders import QuestionEncoder, VideoEncoder, phrase_vectors
+from stair.fake_batch import fake_batch, fake_vocabularies
+from stair.model import STAIRModel
+from stair.programs.sampling import sample_trees
+from tests.tiny_synth import one_torch_thread  # noqa: F401
+
+TREES = sample_trees(24, seed=3, cycle=True)
+
+
+def _pad_garbage(batch, seed=1):
+    """The same batch with random values in every padded frame."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(batch.features.shape, generator=gen) * 5
+    features = torch.where(batch.frame_mask[..., None], batch.features, noise)
+    return type(batch)(**{**batch.__dict__, "features": features})
+
+
+@pytest.mark.parametrize(
+    ("hidden", "frames", "kind"), [(16, 5, "lstm"), (32, 8, "lstm"), (16, 6, "transformer")]
+)
+def test_shapes_and_padding_is_ignored(hidden, frames, kind):
+    torch.manual_seed(0)
+    voc = fake_vocabularies(feature_dim=12, max_count=5)
+    lengths = [frames, 2, frames - 1, 1, frames, 3][: len(TREES) // 2]
+    batch = fake_batch(TREES[:12], voc, num_videos=6, frames=frames, lengths=lengths)
+    model = STAIRModel(voc, hidden=hidden, video_encoder=kind).eval()
+    out = model(batch)
+    A = len(model.answer_vocabulary)
+    assert out.logits.shape == (12, A) and out.valid.shape == (12, A)
+    assert out.valid.any(-1).all()
+    assert torch.isfinite(out.logits).all()
+    frames_of = out.trace.value(0, 0)
+    assert len(frames_of) == 1
+    again = model(_pad_garbage(batch))
+    torch.testing.assert_close(again.logits, out.logits)
+
+
+def test_video_encoder_zeroes_padding_and_is_causal_free_of_it():
+    torch.manual_seed(0)
+    for kind in ("lstm", "transformer"):
+        enc = VideoEncoder(10, 16, kind).eval()
+        feats = torch.randn(3, 7, 10)
+        mask = torch.arange(7)[None] < torch.tensor([7, 4, 1])[:, None]
+        out = enc(feats, mask)
+        assert out.shape == (3, 7, 16)
+        assert (out[~mask] == 0).all()
+        # a short video encodes the same alone as padded in a batch
+        alone = enc(feats[1:2, :4], mask[1:2, :4])
+        torch.testing.assert_close(alone[0], out[1, :4], atol=1e-5, rtol=1e-5)
+
+
+def test_phrase_vectors_pool_spans_or_encode_the_phrase():
+    torch.manual_seed(0)
+    enc = QuestionEncoder(20, 8, word_dim=6).eval()
+    questions = torch.tensor([[3, 4, 5, 6, 0], [7, 8, 9, 0, 0]])
+    states, sentence = enc(questions)
+    assert states.shape == (2, 5, 8) and sentence.shape == (2, 8)
+    spans = torch.tensor([[1, 3], [-1, -1], [0, 1]])
+    words = torch.tensor([[4, 5, 0], [11, 12, 0], [7, 0, 0]])
+    tree_of = torch.tensor([0, 0, 1])
+    out = phrase_vectors(enc, states, tree_of, spans, words)
+    torch.testing.assert_close(out[0], states[0, 1:3].mean(0))
+    torch.testing.assert_close(out[2], states[1, 0])
+    own, _ = enc(words[1:2, :2])
+    torch.testing.assert_close(out[1], own[0].mean(0))
+    torch.testing.assert_close(phrase_vectors(enc, states, tree_of, spans, words), out)
+
+
+def test_pretrained_question_encoder_from_a_local_folder(tmp_path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    voc = fake_vocabularies(feature_dim=12)
+    vocab_file = tmp_path / "vocab.txt"
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    pieces = sorted({w for w in voc["words"] if w.isalnum()})
+    vocab_file.write_text("\n".join(specials + pieces + ["##s"]) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file))
+    config = BertConfig(
+        vocab_size=len(specials) + len(pieces) + 1, hidden_size=16, num_hidden_layers=1,
+        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(tmp_path / "tiny-bert")
+    tokenizer.save_pretrained(tmp_path / "tiny-bert")
+    model = STAIRModel(
+        voc, hidden=16, question_encoder="pretrained", pretrained_path=str(tmp_path / "tiny-bert")
+    ).eval()
+    batch = fake_batch(TREES[:6], voc, frames=5)
+    out = model(batch)
+    assert out.logits.shape == (6, len(model.answer_vocabulary))
+    states, _ = model.question_encoder(batch.questions)
+    assert states.shape == (*batch.questions.shape, 16)
+    assert (states[batch.questions == 0] == model.question_encoder.proj.bias).all()
+
+
+def test_baseline_shapes_and_padding():
+    torch.manual_seed(0)
+    voc = fake_vocabularies(feature_dim=12)
+    batch = fake_batch(TREES[:8], voc, num_videos=4, frames=6, lengths=[6, 3, 2, 6])
+    model = BlackBoxBaseline(voc, hidden=16).eval()
+    out = model(batch)
+    assert out.logits.shape == (8, len(model.answer_vocabulary)) and out.trace is None
+    assert out.valid.all()
+    torch.testing.assert_close(model(_pad_garbage(batch)).logits, out.logits)
