@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from stair.executor import Trace
-from stair.losses import supervised
+from stair.losses import Supervised, supervised
 from stair.modules import ConceptBank
 from stair.programs.switches import Category
 from stair.values import Bool, Concept, Count, Frames, Video
@@ -89,6 +89,47 @@ def concept_categories(bank: ConceptBank) -> Tensor:
     return torch.tensor([order.get(bank.categories[n], -1) for n in bank.names])
 
 
+def judge(sup: Supervised, bank: ConceptBank, categories: Tensor) -> dict[str, Tensor]:
+    """Per-row quality of one supervised group: metric name -> ``[R]`` (names above).
+
+    Concept rows whose gold set is empty get NaN for ``top1`` and ``recall@5`` (nothing to find).
+    """
+    value, gold = sup.value, sup.gold
+    with torch.no_grad():
+        if isinstance(value, (Frames, Video)):
+            probs = value.masked if isinstance(value, Frames) else value.focus
+            pred = (probs >= 0.5) & value.mask
+            truth = (gold >= 0.5) & value.mask
+            inter = (pred & truth).sum(-1).double()
+            union = (pred | truth).sum(-1).double()
+            return {"iou": torch.where(union > 0, inter / union.clamp_min(1), 1.0)}
+        if isinstance(value, Concept):
+            categories = categories.to(bank.embeddings.device)
+            pos = gold > 0.5
+            sims = value.similarities(bank.embeddings)
+            if isinstance(sup.group.switch, Category):
+                order = {c: i for i, c in enumerate(Category)}
+                cat = torch.full_like(pos[:, 0], order[sup.group.switch], dtype=torch.long)
+            else:
+                cat = categories[pos.float().argmax(-1)]
+            sims = sims.masked_fill(categories[None] != cat[:, None], -2.0)
+            top = sims.topk(min(5, sims.shape[-1]), dim=-1).indices
+            hit = pos.gather(1, top)
+            found = hit.sum(-1).double() / pos.sum(-1).clamp(1, top.shape[-1]).double()
+            empty = ~pos.any(-1)
+            nan = torch.full_like(found, float("nan"))
+            return {
+                "top1": torch.where(empty, nan, hit[:, 0].double()),
+                "recall@5": torch.where(empty, nan, found),
+            }
+        if isinstance(value, Bool):
+            return {"acc": ((value.logit > 0) == (gold > 0.5)).double()}
+        if isinstance(value, Count):
+            target = gold.long().clamp(0, value.max_count)
+            return {"acc": (value.logits.argmax(-1) == target).double()}
+    return {}
+
+
 def add_intermediate(
     tally: Tally,
     trace: Trace,
@@ -97,36 +138,8 @@ def add_intermediate(
     categories: Tensor,
 ) -> None:
     """Every supervised step's quality, per module (names in the module docstring)."""
-    categories = categories.to(bank.embeddings.device)
-    order = {c: i for i, c in enumerate(Category)}
-    with torch.no_grad():
-        for sup in supervised(trace, golds):
-            name, value, gold = f"module/{sup.group.module}", sup.value, sup.gold
-            if isinstance(value, (Frames, Video)):
-                probs = value.masked if isinstance(value, Frames) else value.focus
-                pred = (probs >= 0.5) & value.mask
-                truth = (gold >= 0.5) & value.mask
-                inter = (pred & truth).sum(-1).double()
-                union = (pred | truth).sum(-1).double()
-                tally.add(f"{name}/iou", torch.where(union > 0, inter / union.clamp_min(1), 1.0))
-            elif isinstance(value, Concept):
-                pos = gold > 0.5
-                keep = pos.any(-1)
-                if not keep.any():
-                    continue
-                pos, sims = pos[keep], value.similarities(bank.embeddings)[keep]
-                if isinstance(sup.group.switch, Category):
-                    cat = torch.full_like(pos[:, 0], order[sup.group.switch], dtype=torch.long)
-                else:
-                    cat = categories[pos.float().argmax(-1)]
-                sims = sims.masked_fill(categories[None] != cat[:, None], -2.0)
-                top = sims.topk(min(5, sims.shape[-1]), dim=-1).indices
-                hit = pos.gather(1, top)
-                tally.add(f"{name}/top1", hit[:, 0].double())
-                found = hit.sum(-1).double() / pos.sum(-1).clamp(max=top.shape[-1]).double()
-                tally.add(f"{name}/recall@5", found)
-            elif isinstance(value, Bool):
-                tally.add(f"{name}/acc", ((value.logit > 0) == (gold > 0.5)).double())
-            elif isinstance(value, Count):
-                target = gold.long().clamp(0, value.max_count)
-                tally.add(f"{name}/acc", (value.logits.argmax(-1) == target).double())
+    for sup in supervised(trace, golds):
+        for metric, rows in judge(sup, bank, categories).items():
+            rows = rows[~rows.isnan()]
+            if len(rows):
+                tally.add(f"module/{sup.group.module}/{metric}", rows)
