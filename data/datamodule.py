@@ -31,7 +31,11 @@ TEST_SPLITS = ("test", "test_novel", "test_more_steps")
 
 @dataclass(frozen=True)
 class Vocabularies:
-    """Everything a model must know of its data, stored in checkpoints as plain lists."""
+    """Everything a model must know of its data, stored in checkpoints as plain lists.
+
+    ``extra["features"]``: how the features were made (the feature store's settings: backbone,
+    weights, frames, size), so a checkpoint can featurise a new video file the same way.
+    """
 
     words: list[str]
     concepts: list[str]
@@ -54,6 +58,11 @@ class Vocabularies:
 
     def answer_vocabulary(self) -> AnswerVocabulary:
         return AnswerVocabulary(self.answers, self.max_count)
+
+
+def _plain(value: Any) -> Any:
+    """A feature-store attribute as plain JSON (numpy scalars and arrays become Python)."""
+    return value.tolist() if hasattr(value, "tolist") else value
 
 
 def _concepts(vocab: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -149,6 +158,7 @@ class QADataModule(L.LightningDataModule):
         questions = [r.question for r in self.records("train")]
         words = WordVocab.build(questions + concepts).words[2:]
         first = self.store.get(self.store.ids()[0])[0]
+        settings = {k: _plain(v) for k, v in self.store.attrs.items()}
         return Vocabularies(
             words=words,
             concepts=concepts,
@@ -157,6 +167,7 @@ class QADataModule(L.LightningDataModule):
             max_count=self.max_count,
             feature_dim=int(first.shape[1]),
             num_frames=int(first.shape[0]),
+            extra={"features": settings},
         )
 
     @cached_property

@@ -153,7 +153,9 @@ class FeatureExtractor:
         entry = pretrained or self._weights_entry(None)  # DEFAULT's preprocessing, not its weights
         self.transform = entry.transforms() if entry else _default_transform(self.is_video)
         try:
-            model = torchvision.models.get_model(backbone, weights=pretrained)
+            with torch.random.fork_rng():  # random weights (weights=None) are the same each time
+                torch.manual_seed(0)
+                model = torchvision.models.get_model(backbone, weights=pretrained)
         except OSError as err:  # no network, no cached file (URLError is an OSError)
             raise FeatureModelError(
                 f"cannot fetch {backbone} weights {self.weights}: {_one_line(err)}; "
