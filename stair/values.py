@@ -221,8 +221,10 @@ class Video(Value):
         self, index: int, time: TimeBase = None, vocabulary: Vocabulary | None = None
     ) -> dict[str, Any]:
         real = self.focus[index][self.mask[index]]  # the real frames, in order
-        out = {"type": "Video", **_spans(real.detach().float(), time)}
+        real = real.detach().float()
+        out = {"type": "Video", **_spans(real, time)}
         out["window_mass"] = round(float(self.focus[index].sum()), 4)
+        out["probabilities"] = [round(float(p), 4) for p in real]
         return out
 
 
