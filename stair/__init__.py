@@ -6,3 +6,10 @@ The package is one namespace over four folders: ``stair`` (core: values, executo
 """
 
 __version__ = "0.1.0"
+
+
+def load(*args, **kwargs):
+    """A trained model ready to answer and explain: see :func:`stair.api.load`."""
+    from stair.api import load as _load
+
+    return _load(*args, **kwargs)

@@ -17,7 +17,7 @@ makes it so; the audit reports any exception).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -55,19 +55,23 @@ class Explanation:
     answer: dict[str, Any]
     steps: list[Step]
     faithful: bool | None = None
+    #: the decoded video frames ``[T, H, W, 3]`` when asked about a video file (not serialised)
+    frames: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(replace(self, frames=None))
+        del out["frames"]
+        return out
 
     def to_text(self) -> str:
         from stair.report import to_text
 
         return to_text(self.to_json())
 
-    def to_html(self, frames: Any = None) -> str:
+    def to_html(self) -> str:
         from stair.report import to_html
 
-        return to_html(self.to_json(), frames)
+        return to_html(self.to_json(), self.frames)
 
 
 def _inputs(node: Node) -> list[str]:

@@ -26,6 +26,9 @@ COMMANDS: dict[str, str] = {
     "test": "stair.cli.lightning",
     "predict": "stair.cli.lightning",
     "demo": "stair.cli.demo",
+    "ask": "stair.cli.ask",
+    "audit": "stair.cli.audit",
+    "generator": "stair.cli.generator",
 }
 
 

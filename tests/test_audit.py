@@ -1,0 +1,144 @@
+"""Explanations, `stair ask`, `stair audit` (resume, summary, HTML) on a tiny trained model."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import lightning as L
+import numpy as np
+import pytest
+
+from stair.cli import main
+from stair.data.datamodule import QADataModule
+from stair.data.synth_build import SynthConfig, build_synth_dataset
+from stair.lit import LitSTAIR
+
+COUNT = "Count(lying on a bed, Localize(after, sitting on a chair))"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audit")
+    data = root / "synth"
+    build_synth_dataset(data, SynthConfig(videos=24, questions_per_video=6, seed=5, workers=1))
+    dm = QADataModule(str(data), batch_size=32)
+    L.seed_everything(0)
+    lit = LitSTAIR(dm.vocabularies, hidden=32, word_dim=32)
+    trainer = L.Trainer(max_steps=8, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(lit, dm)
+    ckpt = root / "tiny.ckpt"
+    trainer.save_checkpoint(ckpt)
+    return data, ckpt
+
+
+def test_ask_prints_every_step_with_seconds(trained, capsys):
+    data, ckpt = trained
+    video = QADataModule(str(data)).records("test")[0].video_id
+    args = ["ask", "--ckpt", str(ckpt), "--data", str(data), "--video", video,
+            "--question", "How many times did they lie on a bed after sitting on a chair?"]  # fmt: skip
+    assert main([*args, "--program", COUNT, "--json"]) == 0
+    ex = json.loads(capsys.readouterr().out)
+    assert set(ex) >= {"question", "video", "program", "tree", "answer", "steps", "faithful"}
+    assert [s["module"] for s in ex["steps"]] == [
+        "Count",
+        "Localize",
+        "Temporal[after]",
+        "Localize",
+    ]
+    assert [s["depth"] for s in ex["steps"]] == [0, 1, 2, 3]
+    for step in ex["steps"]:
+        assert set(step) >= {"id", "module", "type", "inputs", "output", "gold", "correct"}
+        assert step["gold"] is not None  # the scene graph gives every step's gold
+        if step["type"] in {"Frames", "Video"}:
+            assert "spans_seconds" in step["output"] and "probabilities" in step["output"]
+    assert ex["faithful"] is True and ex["answer"]["text"] == str(ex["steps"][0]["output"]["value"])
+    assert ex["answer"]["gold"] is not None
+    assert main([*args, "--program", COUNT]) == 0
+    text = capsys.readouterr().out
+    assert '#3 Localize(video, "sitting on a chair")' in text and " s" in text
+
+
+def test_ask_without_a_program_or_generator_is_a_clear_error(trained, capsys):
+    data, ckpt = trained
+    args = [
+        "ask",
+        "--ckpt",
+        str(ckpt),
+        "--data",
+        str(data),
+        "--video",
+        "v00000",
+        "--question",
+        "Why?",
+    ]
+    assert main(args) == 2
+    assert "no program given and no program generator" in capsys.readouterr().err
+
+
+def test_audit_dumps_resumes_and_summarises(trained, tmp_path, capsys):
+    data, ckpt = trained
+    out = tmp_path / "dumps"
+    args = ["audit", "--ckpt", str(ckpt), "--data", str(data), "--split", "test", "--out", str(out)]
+    assert main([*args, "--limit", "5"]) == 0
+    assert len((out / "records.jsonl").read_text().splitlines()) == 5
+    with open(out / "records.jsonl", "a") as handle:
+        handle.write('{"qid": "torn')  # a crash in the middle of a record
+    assert main([*args, "--html"]) == 0
+    printed = capsys.readouterr().out
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    qids = [r["qid"] for r in records]
+    assert len(qids) == len(set(qids)) == len(QADataModule(str(data)).records("test"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["questions"] == len(records) and summary["unfaithful"] == []
+    assert {"Localize", "Filter", "Temporal"} <= set(summary["modules"])
+    assert "Localize" in printed and "answer accuracy" in printed
+    csv_lines = (out / "summary.csv").read_text().splitlines()
+    assert csv_lines[0] == "module,steps,correct,iou,top1,recall@5,acc"
+    index = (out / "html" / "index.html").read_text()
+    assert "Worst intermediate errors" in index and ".html#step-" in index
+
+
+def _html_page(trained, tmp_path) -> tuple:
+    data, ckpt = trained
+    import stair
+
+    qa = stair.load(ckpt, data=data)
+    video = QADataModule(str(data)).records("test")[0].video_id
+    ex = qa.ask(video, "How many times?", program=COUNT)
+    page = tmp_path / "report.html"
+    page.write_text(ex.to_html())
+    return ex, page
+
+
+def test_html_is_self_contained_and_holds_every_step(trained, tmp_path):
+    ex, page = _html_page(trained, tmp_path)
+    html = page.read_text()
+    for step in ex.steps:
+        assert f"id='step-{step.id}'" in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert html.count("data:image/png;base64,") >= 3  # timelines of the Frames/Video steps
+
+
+def test_html_renders_in_headless_chromium(trained, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium is not installed here (CI installs it)")
+    ex, page = _html_page(trained, tmp_path)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1400"]  # fmt: skip
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.shape[0] > 500 and pixels.std() > 10  # not blank
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout  # fmt: skip
+    for step in ex.steps:
+        assert f'id="step-{step.id}"' in dom
