@@ -20,7 +20,10 @@ class Superlative(nn.Module):
     bank, the ``actions`` context), ``p_kt = sigmoid(f_t . W c_k / sqrt(D) + b) * window_t`` and
     the soft duration is ``d_k = sum_t p_kt`` frames. ``max`` takes ``softmax_k(d_k / tau)``,
     ``min`` the proper ``softmax_k(-d_k / tau)`` (learnable ``tau``); the output is the
-    probability-weighted mix of the candidates' vectors. Appears in "which did they do for
+    probability-weighted mix of the candidates' vectors. Over every action, ``min`` only weighs
+    the actions that happen in the window: an action that never happens is not "the shortest
+    thing they did", so it counts as lasting the whole window, weighted by
+    ``P(never) = prod_t (1 - p_kt)``. Appears in "which did they do for
     longer/shorter" and "what did they do the longest" questions; answers them or feeds
     ``Equals``. Supervised by multi-positive InfoNCE against the gold action.
     """
@@ -53,6 +56,9 @@ class Superlative(nn.Module):
         logits = einsum(video.features, self.query(cands), pattern) / math.sqrt(D) + self.bias
         presence = torch.sigmoid(logits) * video.focus[:, None]  # (B, K, T)
         duration = presence.sum(-1)  # (B, K): soft number of frames each candidate lasts
+        if switch is Extreme.MIN and not candidates:
+            never = torch.log1p(-presence.clamp(max=1 - 1e-6)).sum(-1).exp()  # (B, K)
+            duration = duration + never * video.focus.sum(-1, keepdim=True)
         sign = 1.0 if switch is Extreme.MAX else -1.0
         pick = torch.softmax(sign * duration / self.log_tau.exp(), dim=-1)  # (B, K)
         if cands.dim() == 2:

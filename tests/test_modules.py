@@ -290,8 +290,9 @@ def test_superlative_max_and_proper_min_and_every_action():
     shortest = sup(Extreme.MIN, video, cands).vector[0]
     assert longest.argmax() == 0 and longest[0] > 0.99
     assert shortest.argmax() == 1 and shortest[1] > 0.99
-    every = sup(Extreme.MIN, video, (), actions=e[:3]).vector[0]  # action 2 never happens
-    assert every.argmax() == 2
+    every = sup(Extreme.MIN, video, (), actions=e[:3]).vector[0]  # action 2 never happens:
+    assert every.argmax() == 1  # the shortest of the actions that happen
+    assert sup(Extreme.MAX, video, (), actions=e[:3]).vector[0].argmax() == 0
 
 
 def test_choose_is_soft_and_returns_its_option_probability():
