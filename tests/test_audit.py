@@ -13,6 +13,7 @@ from stair.cli import main
 from stair.data.datamodule import QADataModule
 from stair.data.synth_build import SynthConfig, build_synth_dataset
 from stair.lit import LitSTAIR
+from tests.tiny_synth import one_torch_thread  # noqa: F401  (small models: one torch thread)
 
 COUNT = "Count(lying on a bed, Localize(after, sitting on a chair))"
 
@@ -25,7 +26,7 @@ def trained(tmp_path_factory):
     dm = QADataModule(str(data), batch_size=32)
     L.seed_everything(0)
     lit = LitSTAIR(dm.vocabularies, hidden=32, word_dim=32)
-    trainer = L.Trainer(max_steps=8, logger=False, enable_checkpointing=False,
+    trainer = L.Trainer(max_steps=4, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
     trainer.fit(lit, dm)
     ckpt = root / "tiny.ckpt"
