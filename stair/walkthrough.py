@@ -4,95 +4,20 @@
 answer and one entry per step of its module tree: the module (with its switch), its inputs (the
 phrases, the raw video, the steps it reads), its output rendered by the value's ``.explain()``
 (spans in seconds, nearest concepts, probabilities, counts) and the gold value of that step.
-:func:`describe` and :func:`describe_gold` turn those into one line of text each.
+:func:`stair.report.describe` turns those into one line of text each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import torch
 
 from stair.data.datamodule import QADataModule
+from stair.explain import explain_batch
 from stair.lit import LitSTAIR
-from stair.programs.switches import Category
-from stair.programs.tree import Node, Phrase, VideoInput
-from stair.values import Vocabulary
+from stair.report import describe
 
 #: families shown first, when the test split has them (varied, multi-step questions)
 PREFERRED = ("first_last", "count", "compare", "and", "superlative", "choose", "exists", "query")
-
-
-def _seconds(frame: int, times: Sequence[float]) -> float:
-    if frame < len(times):
-        return round(float(times[frame]), 2)
-    step = times[-1] - times[-2] if len(times) > 1 else 1.0
-    return round(float(times[-1] + step * (frame - len(times) + 1)), 2)
-
-
-def _spans(spans: Sequence[Sequence[int]], times: Sequence[float]) -> str:
-    if not spans:
-        return "no frames"
-    return ", ".join(f"{_seconds(s, times)}-{_seconds(e, times)} s" for s, e in spans)
-
-
-def describe(out: dict[str, Any]) -> str:
-    """One line for an ``.explain()`` dict."""
-    kind = out["type"]
-    if kind in ("Frames", "Video"):
-        spans = out.get("spans_seconds", out["spans"])
-        text = ", ".join(f"{s}-{e} s" for s, e in spans) if spans else "no frames >= 0.5"
-        peak = out["peak"]
-        where = f"{peak['seconds']} s" if "seconds" in peak else f"frame {peak['frame']}"
-        return f"{text} (peak {where}, p={peak['probability']:.2f})"
-    if kind == "Concept":
-        near = ", ".join(f"{n['name']} {n['cosine']:.2f}" for n in out.get("nearest", [])[:3])
-        options = out.get("option_probabilities")
-        return near + (f"; options p={options[0]:.2f}/{options[1]:.2f}" if options else "")
-    if kind == "Bool":
-        return f"{'yes' if out['value'] else 'no'} (p={out['probability']:.2f})"
-    if kind == "Count":
-        return f"{out['value']} (p={out['probability']:.2f})"
-    return kind
-
-
-def describe_gold(gold: dict[str, Any] | None, times: Sequence[float]) -> str:
-    """One line for a gold value (``SymValue.to_json()``); ``-`` when the step has none."""
-    if gold is None:
-        return "-"
-    kind = gold["type"]
-    if kind in ("Frames", "Video"):
-        return _spans(gold.get("spans", []), times)
-    if kind == "Concept":
-        return ", ".join(gold.get("items", [])) or "(none)"
-    if kind == "Bool":
-        return "yes" if gold["value"] else "no"
-    return str(gold.get("value", "?"))
-
-
-def _inputs(node: Node) -> list[str]:
-    out = []
-    for arg in node.args:
-        for item in arg if isinstance(arg, tuple) else (arg,):
-            if isinstance(item, Phrase):
-                out.append(f'"{item.text}"')
-            elif isinstance(item, VideoInput):
-                out.append("video")
-            elif isinstance(item, Node):
-                out.append(f"#{item.id} {item.label}")
-    return out
-
-
-def category_vocabularies(vocabulary: Vocabulary, categories: Sequence[str]) -> dict:
-    """Category -> the concepts of that category only (a Filter's output is named among them)."""
-    out = {}
-    for category in Category:
-        rows = [i for i, c in enumerate(categories) if c == category.value]
-        if rows:
-            names = [vocabulary.names[i] for i in rows]
-            out[category] = Vocabulary(names, vocabulary.embeddings[torch.tensor(rows)])
-    return out
 
 
 def pick_examples(dm: QADataModule, split: str, count: int) -> list[int]:
@@ -111,7 +36,11 @@ def pick_examples(dm: QADataModule, split: str, count: int) -> list[int]:
 
 
 def walkthrough(model: LitSTAIR, dm: QADataModule, count: int = 3, split: str = "test") -> list:
-    """Run ``model`` on ``count`` questions of ``split`` and account for every step."""
+    """Run ``model`` on ``count`` questions of ``split`` and account for every step.
+
+    The accounts come from :func:`stair.explain.explain_batch` (the one explanation path), with
+    the steps in the order they run (leaves first).
+    """
     if split not in dm.datasets:
         dm.setup("test")
     examples = [dm.datasets[split].examples[i] for i in pick_examples(dm, split, count)]
@@ -122,30 +51,17 @@ def walkthrough(model: LitSTAIR, dm: QADataModule, count: int = 3, split: str = 
     with torch.no_grad():
         out = model.model(batch)
     model.train(was_training)
-    vocabulary = model.model.bank.vocabulary()
-    by_category = category_vocabularies(vocabulary, model.hparams.vocabularies["categories"])
-    probs = out.logits.softmax(-1)
-    words = model.answer_vocabulary.answers
+    questions = [texts.get(e.qid, " ".join(e.words)) for e in examples]
     accounts = []
-    for b, example in enumerate(examples):
-        v = int(batch.video_index[b])
-        mask = batch.frame_mask[v]
-        times = batch.timestamps[v][mask].tolist()
-        best = int(probs[b].argmax())
-        steps = []
-        for node in reversed(example.tree.nodes):  # leaves first: the order the steps run in
-            names = by_category.get(node.switch, vocabulary)  # type: ignore[call-overload]
-            shown = out.trace.value(b, node.id).explain(0, times, names)
-            gold = example.golds.get(str(node.id))
-            steps.append({
-                "node": node.id, "module": node.label, "inputs": _inputs(node),
-                "output": shown, "summary": describe(shown), "gold": describe_gold(gold, times),
-            })  # fmt: skip
+    for example, ex in zip(examples, explain_batch(model.model, batch, out, questions)):
+        steps = [
+            {"node": s.id, "module": s.module, "inputs": s.inputs, "output": s.output,
+             "summary": describe(s.output), "gold": describe(s.gold) if s.gold else "-"}
+            for s in reversed(ex.steps)
+        ]  # fmt: skip
         accounts.append({
-            "qid": example.qid, "video_id": example.video_id,
-            "question": texts.get(example.qid, " ".join(example.words)),
-            "family": example.metadata.get("family"),
-            "answer": words[best], "probability": round(float(probs[b, best]), 4),
-            "gold": words[example.answer] if example.answer >= 0 else None, "steps": steps,
+            "qid": example.qid, "video_id": example.video_id, "question": ex.question,
+            "family": example.metadata.get("family"), "answer": ex.answer["text"],
+            "probability": ex.answer["probability"], "gold": ex.answer["gold"], "steps": steps,
         })  # fmt: skip
     return accounts
