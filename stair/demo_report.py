@@ -69,7 +69,11 @@ def timing_text(report: DemoReport) -> str:
     parts = ", ".join(
         f"{k} {v:.0f} s (load {report.load.get(k, 0):.1f})" for k, v in report.seconds.items()
     )
-    return f"wall time {total:.0f} s: {parts}"
+    where = "alongside, in a second process" if report.settings.parallel else "in turn"
+    return (
+        f"wall time {total:.0f} s: {parts}; the baseline trained and tested in "
+        f"{report.baseline_seconds:.0f} s ({where})"
+    )
 
 
 def render(report: DemoReport) -> str:

@@ -122,5 +122,6 @@ class STAIRModel(nn.Module):
         text, _ = self.encode_text(batch)
         plan = Plan(batch.trees, batch.video_index.tolist(), batch.text_index, video.mask.device)
         trace = execute(plan, self.nmn, text, video, self.bank)
-        logits, valid = self.head(trace, self.bank.embeddings)
+        with torch.autocast(video.features.device.type, enabled=False):  # answers in fp32
+            logits, valid = self.head(trace, self.bank.embeddings)
         return ModelOutput(logits, valid, trace, text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 
 HELP = "Train and evaluate STAIR and a black-box baseline on the synthetic benchmark, explain."
 
@@ -34,9 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stair.cli.lightning import quiet_lightning
     from stair.demo import DemoSettings, run_demo
     from stair.demo_report import render
 
+    quiet_lightning(logging.DEBUG if args.verbose else logging.WARNING)
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     changes = {
         name: value

@@ -16,6 +16,8 @@ checkpoint holds them (``LitSTAIR.load_from_checkpoint(path)`` needs no other fi
 from __future__ import annotations
 
 import argparse
+import logging
+import warnings
 
 HELP = "Lightning CLI (fit, validate, test, predict) of the STAIR model; see `stair fit --help`."
 
@@ -47,11 +49,27 @@ def build_cli_class() -> type:
     return STAIRCLI
 
 
+def quiet_lightning(level: int = logging.INFO) -> None:
+    """Lightning's messages once (its own handler, not again through the root one), at
+    ``level`` and up, without the warnings that do not concern a STAIR user."""
+    import lightning  # noqa: F401  (installs that handler)
+
+    logging.getLogger("lightning").propagate = False
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(level)
+    for message in (
+        r".*overridden `transfer_batch_to_device`",  # QABatch moves itself, on purpose
+        r".*isinstance\(treespec, LeafSpec\)",  # Lightning's own use of a torch API
+    ):
+        warnings.filterwarnings("ignore", message=message)
+
+
 def cli_main(args: list[str]) -> int:
     """Run Lightning's CLI on ``args`` (sub-command first); returns the exit code."""
     from stair.data.datamodule import QADataModule
     from stair.lit import LitSTAIR
 
+    quiet_lightning()
     try:
         build_cli_class()(
             LitSTAIR,

@@ -1,0 +1,200 @@
+"""Benchmark: training and inference questions/s and peak memory of the full STAIR model.
+
+Times the whole model (video and question encoders, phrase embeddings, planning, the batched
+executor, the typed answer head; for training also the answer, intermediate and grounding losses,
+the backward pass and the AdamW step) on batches of AGQA-shaped module trees
+(``stair.programs.sampling``) with random features and random typed golds
+(:mod:`stair.fake_batch`), at two settings measured in one run:
+
+- ``paper``: hidden 512, T = 8 clips of 4096-d features (AGQA's RX features), 300-d words, an
+  AGQA-sized concept bank (36 objects, 25 relations, 157 actions) and word vocabulary, batch 64;
+- ``demo``: what ``stair demo`` trains: hidden 256, T = 32 frames of 256-d features, 128-d
+  words, batch 128.
+
+Prints questions/s (best of ``--repeats`` timed passes over ``--batches`` different batches):
+training at the setting's batch, inference at that batch and at the data module's evaluation
+batch (256);
+in fp32 and with bf16 autocast (``--precision``; Lightning's ``precision="bf16-mixed"``). Also
+the ratio to the reference implementation at the paper's settings (one question at a time: about
+18 questions/s training and 130 inference on a 2-core CPU) and the peak memory of each setting
+(resident set size on CPU, reset between settings; ``torch.cuda.max_memory_allocated`` on GPU).
+Usage: ``python bench/throughput.py [--device cuda] [--threads 1] [--questions-per-video 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable
+
+import torch
+
+from stair.data.batch import QABatch
+from stair.fake_batch import AGQA_CONCEPTS, fake_batch, fake_vocabularies
+from stair.lit import LitSTAIR
+from stair.programs.sampling import sample_trees
+
+log = logging.getLogger("bench.throughput")
+
+#: name -> (hidden, frames, feature_dim, word_dim, batch, concept counts, words)
+SETTINGS = {
+    "paper": (512, 8, 4096, 300, 64, AGQA_CONCEPTS, 3000),
+    "demo": (256, 32, 256, 128, 128, None, None),
+}
+REFERENCE = {"training": 18.0, "inference": 130.0}  # questions/s, 2-core CPU, one at a time
+EVAL_BATCH = 256  # QADataModule's default eval_batch_size
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:  # Linux: writing 5 resets the peak resident set size (VmHWM)
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def _peak_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _best(fn: Callable[[], None], repeats: int, device: torch.device) -> float:
+    """Best wall time of ``fn`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _batches(voc: dict, size: int, count: int, per_video: int, device: torch.device) -> list:
+    """``count`` batches of ``size`` AGQA-shaped questions (phrases found in 96 % of questions)."""
+    frames = voc["num_frames"]
+    return [
+        fake_batch(
+            sample_trees(size, seed=100 + i), voc, num_videos=max(1, size // per_video),
+            frames=frames, seed=i, missing_every=25,
+        ).to(device)
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def bench_setting(
+    name: str, precision: str, batches: int, repeats: int, per_video: int, device: torch.device
+) -> dict:
+    """Questions/s (training; inference at the training batch and 256), peak memory."""
+    hidden, frames, dim, word_dim, size, concepts, words = SETTINGS[name]
+    torch.manual_seed(0)
+    voc = fake_vocabularies(dim, concept_counts=concepts, num_words=words, num_frames=frames)
+    train_data: list[QABatch] = _batches(voc, size, batches, per_video, device)
+    eval_data = _batches(voc, EVAL_BATCH, max(1, batches * size // EVAL_BATCH), per_video, device)
+    _reset_peak(device)
+    model = LitSTAIR(voc, hidden=hidden, word_dim=word_dim).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def train() -> None:
+        model.train()
+        for batch in train_data:
+            with autocast:
+                loss = model.losses(batch, model(batch))["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    def infer(data: list[QABatch]) -> Callable[[], None]:
+        def run() -> None:
+            model.eval()
+            with torch.inference_mode(), autocast:
+                for batch in data:
+                    model(batch).logits.argmax(-1).tolist()
+
+        return run
+
+    def rate(data: list[QABatch], fn: Callable[[], None]) -> float:
+        return sum(len(b) for b in data) / _best(fn, repeats, device)
+
+    row = {"setting": name, "precision": precision, "hidden": hidden, "T": frames, "D_in": dim}
+    row["B"] = size
+    row["training"] = rate(train_data, train)
+    row["inference"] = rate(train_data, infer(train_data))
+    row["inference_eval_batch"] = rate(eval_data, infer(eval_data))
+    row["peak_mib"] = _peak_mib(device)
+    row["params_m"] = sum(p.numel() for p in model.parameters()) / 1e6
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    parser.add_argument("--batches", type=int, default=4, help="different batches per pass")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes (the best counts)")
+    parser.add_argument(
+        "--questions-per-video", type=int, default=2,
+        help="questions sharing a video in a batch (AGQA's video-grouped batches: many more)",
+    )  # fmt: skip
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument(
+        "--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
+        help="fp32, and/or bf16 autocast (needs a CPU or GPU with bf16 support to pay off)",
+    )  # fmt: skip
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    log.info(
+        "device %s, %d threads, load average %.2f, %d questions per video; best of %d passes",
+        device, torch.get_num_threads(), os.getloadavg()[0], args.questions_per_video,
+        args.repeats,
+    )  # fmt: skip
+    header = (
+        f"{'setting':<8} {'prec':<5} {'hidden':>6} {'T':>3} {'D_in':>5} {'B':>4} | {'train':>8} "
+        f"{'x ref':>6} | {'infer B':>8} {'x ref':>6} | {'infer 256':>9} {'x ref':>6} | "
+        f"{'peak MiB':>8} {'params':>7}"
+    )
+    log.info("questions/s; x ref: ratio to the reference implementation (paper settings)")
+    log.info(header)
+    log.info("-" * len(header))
+    for name in args.settings:
+        for precision in args.precision:
+            r = bench_setting(
+                name, precision, args.batches, args.repeats, args.questions_per_video, device
+            )
+            ref = {
+                k: f"{r[k] / REFERENCE[k.split('_')[0]]:>5.1f}x" if name == "paper" else ""
+                for k in ("training", "inference", "inference_eval_batch")
+            }
+            log.info(
+                f"{name:<8} {precision:<5} {r['hidden']:>6} {r['T']:>3} {r['D_in']:>5} "
+                f"{r['B']:>4} | "
+                f"{r['training']:>8.1f} {ref['training']:>6} | {r['inference']:>8.1f} "
+                f"{ref['inference']:>6} | {r['inference_eval_batch']:>9.1f} "
+                f"{ref['inference_eval_batch']:>6} | {r['peak_mib']:>8.0f} {r['params_m']:>6.1f}M"
+            )
+    log.info("load average at the end: %.2f", os.getloadavg()[0])
+
+
+if __name__ == "__main__":
+    main()
