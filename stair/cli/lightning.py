@@ -60,6 +60,7 @@ def quiet_lightning(level: int = logging.INFO) -> None:
     for message in (
         r".*overridden `transfer_batch_to_device`",  # QABatch moves itself, on purpose
         r".*isinstance\(treespec, LeafSpec\)",  # Lightning's own use of a torch API
+        r"LightningCLI's args parameter",  # `stair fit ...` hands its arguments on, on purpose
     ):
         warnings.filterwarnings("ignore", message=message)
 
