@@ -18,6 +18,7 @@ import queue
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from multiprocessing.connection import Connection
@@ -89,6 +90,8 @@ class VideoDecoder:
         self.start_timeout = start_timeout
         self._proc = None
         self._conn = None
+        self._stopped = False
+        self._lock = threading.Lock()  # stop() vs a decode about to (re)start the child
 
     def _start(self) -> None:
         # A fresh interpreter running only this module (``python -m``): unlike multiprocessing's
@@ -146,10 +149,19 @@ class VideoDecoder:
                 "(decoder process killed)",
             ) from None
 
-    def _run(self, path: str, backend: str) -> DecodedVideo:
-        if not self._alive():
+    def stop(self) -> None:
+        """Kill the child now; decodes in flight fail and no later decode restarts it."""
+        with self._lock:
+            self._stopped = True
             self._kill()
-            self._start()
+
+    def _run(self, path: str, backend: str) -> DecodedVideo:
+        with self._lock:
+            if self._stopped:
+                raise VideoDecodeError(path, "decoding was stopped")
+            if not self._alive():
+                self._kill()
+                self._start()
         try:
             self._conn.send((path, self.sampling, backend, self.threads))
             if not self._conn.poll(self.timeout):
@@ -253,7 +265,7 @@ def decode_many(
             future.cancel()
         if any(not f.done() for f in pending):  # stopped early (error, Ctrl-C): do not wait
             for decoder in decoders:  # for decodes in flight; their threads then see EOF
-                decoder._kill()
+                decoder.stop()
         pool.shutdown(wait=True)
         for decoder in decoders:
             decoder.close()
