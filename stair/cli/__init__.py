@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "demo": "stair.cli.demo",
     "ask": "stair.cli.ask",
     "audit": "stair.cli.audit",
+    "generator": "stair.cli.generator",
 }
 
 

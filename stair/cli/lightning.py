@@ -65,24 +65,27 @@ def quiet_lightning(level: int = logging.INFO) -> None:
         warnings.filterwarnings("ignore", message=message)
 
 
+def lightning_cli(cli_class: type, model: type, data: type, args: list[str], prog: str) -> int:
+    """Run ``cli_class`` (a ``LightningCLI``) over ``model`` and ``data`` on ``args`` (sub-command
+    first); returns the exit code (``--help`` and argument errors end it, not the process)."""
+    quiet_lightning()
+    try:
+        cli_class(
+            model, data, args=args, seed_everything_default=0,
+            save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": prog},
+        )  # fmt: skip
+    except SystemExit as done:  # --help, --print_config, argument errors
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
 def cli_main(args: list[str]) -> int:
     """Run Lightning's CLI on ``args`` (sub-command first); returns the exit code."""
     from stair.data.datamodule import QADataModule
     from stair.lit import LitSTAIR
 
-    quiet_lightning()
-    try:
-        build_cli_class()(
-            LitSTAIR,
-            QADataModule,
-            args=args,
-            seed_everything_default=0,
-            save_config_kwargs={"overwrite": True},
-        )
-    except SystemExit as done:  # --help, --print_config, argument errors
-        code = done.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    return lightning_cli(build_cli_class(), LitSTAIR, QADataModule, args, "stair")
 
 
 def run(args: argparse.Namespace) -> int:
