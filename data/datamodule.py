@@ -3,7 +3,10 @@
 A dataset folder is the synthetic benchmark's format (:mod:`stair.data.dataset`) — also what
 :mod:`stair.data.agqa_prepare` writes for AGQA: ``questions/<split>.jsonl``, ``vocab.json``,
 ``meta.json``, ``features.h5`` and optionally ``scene_graphs.json``. Programs are the gold ones
-(compiled from each record's AGQA program) unless ``programs`` names a file of generated ones.
+(compiled from each record's AGQA program). With ``programs`` (a file of generated ones, e.g. from
+``stair generator predict``) every evaluation split ``<split>`` is also served as
+``<split>:generated``, the same questions on the generated programs, so validation and test report
+answer accuracy with gold and generated programs side by side. Training always uses gold programs.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from stair.programs import ModuleTree, ProgramError, compile_program, from_json,
 
 log = logging.getLogger(__name__)
 TEST_SPLITS = ("test", "test_novel", "test_more_steps")
+#: suffix of a split served on the generated programs (``test:generated``)
+GENERATED = ":generated"
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,8 @@ class QADataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes.
         group_by_video: fill batches video by video, so each video is encoded once per batch.
         programs: a JSONL file of generated programs (``{"qid", "tokens"}`` prefix tokens or
-            ``{"qid", "program"}`` AGQA strings) to use instead of the gold ones.
+            ``{"qid", "program"}`` AGQA strings): validation and test also run each split on
+            them, as ``<split>:generated``.
         features: a feature store to use instead of ``<data_dir>/features.h5``.
         max_count: the largest count a Count answer can give.
         synthesize: generate the default synthetic benchmark into ``data_dir`` if it is missing.
@@ -135,14 +141,26 @@ class QADataModule(L.LightningDataModule):
             raise DatasetFormatError(path, "", f"cannot read ({err})") from err
 
     def records(self, split: str) -> list[QuestionRecord]:
+        split = split.removesuffix(GENERATED)
         path = self.root / "questions" / f"{split}.jsonl"
         if not path.exists():
             raise DatasetFormatError(path, "", f"no {split!r} split in {self.root}")
         return list(iter_questions(path))
 
+    def _with_generated(self, splits: list[str]) -> list[str]:
+        """``splits``, each followed by its ``:generated`` twin if there are generated programs."""
+        if self.programs_path is None:
+            return list(splits)
+        return [name for s in splits for name in (s, s + GENERATED)]
+
     @property
     def test_splits(self) -> list[str]:
-        return [s for s in TEST_SPLITS if (self.root / "questions" / f"{s}.jsonl").exists()]
+        found = [s for s in TEST_SPLITS if (self.root / "questions" / f"{s}.jsonl").exists()]
+        return self._with_generated(found)
+
+    @property
+    def val_splits(self) -> list[str]:
+        return self._with_generated(["val"])
 
     @cached_property
     def store(self) -> FeatureStore:
@@ -194,6 +212,13 @@ class QADataModule(L.LightningDataModule):
         return out
 
     def examples(self, split: str) -> list[QAExample]:
+        """The questions of ``split``; ``<split>:generated`` puts the generated programs in place
+        of the gold ones (a question without one keeps its gold program) and keeps the step golds
+        only where the generated program is the gold one."""
+        generated = self.generated if split.endswith(GENERATED) else None
+        if split.endswith(GENERATED) and generated is None:
+            raise DatasetFormatError(self.root, "", f"split {split!r} needs generated programs "
+                                     "(QADataModule(programs=...), --data.programs)")  # fmt: skip
         answers = self.vocabularies.answer_vocabulary().index
         out, missing = [], set()
         for record in self.records(split):
@@ -208,8 +233,8 @@ class QADataModule(L.LightningDataModule):
                 ) from err
             tree, golds = gold, record.golds
             meta = {**record.metadata.to_json(), "split": split}
-            if self.generated is not None:
-                tree = self.generated.get(record.qid, gold)
+            if generated is not None:
+                tree = generated.get(record.qid, gold)
                 meta["program_match"] = tree == gold
                 golds = golds if tree == gold else {}
             out.append(
@@ -231,8 +256,9 @@ class QADataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         wanted = {
-            "fit": ["train", "val"], "validate": ["val"], "test": self.test_splits,
-            "predict": ["test"], None: ["train", "val", *self.test_splits],
+            "fit": ["train", *self.val_splits], "validate": self.val_splits,
+            "test": self.test_splits, "predict": [self.predict_split],
+            None: ["train", *self.val_splits, *self.test_splits],
         }[stage]  # fmt: skip
         for split in wanted:
             if split not in self.datasets:
@@ -269,11 +295,17 @@ class QADataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", train=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self.loader("val")
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        loaders = [self.loader(s) for s in self.val_splits]
+        return loaders[0] if len(loaders) == 1 else loaders
 
     def test_dataloader(self) -> list[DataLoader]:
         return [self.loader(s) for s in self.test_splits]
 
+    @property
+    def predict_split(self) -> str:
+        """``test``, on the generated programs when there are some."""
+        return "test" if self.programs_path is None else "test" + GENERATED
+
     def predict_dataloader(self) -> DataLoader:
-        return self.loader("test")
+        return self.loader(self.predict_split)

@@ -17,6 +17,7 @@ Checkpoints hold the hyper-parameters with the vocabularies as plain lists, so
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -30,10 +31,17 @@ from stair.baseline import BlackBoxBaseline
 from stair.data.batch import QABatch
 from stair.encoders import VideoKind
 from stair.losses import grounding_loss, intermediate_losses
-from stair.metrics import Tally, add_answers, add_intermediate, concept_categories
+from stair.metrics import (
+    Tally,
+    add_answers,
+    add_intermediate,
+    concept_categories,
+    gold_vs_generated,
+)
 from stair.model import ModelOutput, QuestionKind, STAIRModel
 
 Architecture = Literal["stair", "baseline"]
+log = logging.getLogger(__name__)
 
 
 def plain_vocabularies(vocabularies: Any) -> dict[str, Any]:
@@ -174,7 +182,7 @@ class LitSTAIR(L.LightningModule):
         add_answers(tally, out.logits.argmax(-1) == batch.answers, batch.metadata)
         if out.trace is not None and any(batch.golds):
             add_intermediate(tally, out.trace, batch.golds, self.model.bank, self.categories)
-        if stage == "val":
+        if stage == "val" and dataloader_idx == 0:  # the gold-program split
             parts = self.losses(batch, out)
             self.log("val/loss", parts["loss"], batch_size=len(batch), add_dataloader_idx=False)
 
@@ -212,6 +220,9 @@ class LitSTAIR(L.LightningModule):
         if stage == "val" and "val" in results:
             logged["val/acc"] = results["val"]["acc"]
         self.log_dict(logged, add_dataloader_idx=False, rank_zero_only=True)
+        table = gold_vs_generated(results)
+        if table and self.trainer.is_global_zero:
+            log.info("answer accuracy (%s), gold vs generated programs:\n%s", stage, table)
 
     # -- prediction --------------------------------------------------------------------------
     def predict_step(self, batch: QABatch, batch_idx: int, dataloader_idx: int = 0) -> list[dict]:

@@ -5,6 +5,9 @@ turns into means. Names:
 
 - ``acc``: answer accuracy; ``family/<f>``, ``semantic/<s>``, ``structural/<s>``,
   ``steps/<n>``, ``split/<s>``: the same restricted to the questions with that metadata;
+- ``program/exact``: on generated programs, the share that equal the gold program;
+  ``program/right_acc``, ``program/wrong_acc``: answer accuracy where it does and where it does
+  not;
 - ``module/<Module>/<metric>``: intermediate quality of one module against its golds, by its
   output type: ``iou`` (Frames and Video: IoU of the frames at >= 0.5 with the gold frames),
   ``top1`` and ``recall@5`` (Concept: the nearest concept of the gold's category is a gold
@@ -79,8 +82,27 @@ def add_answers(tally: Tally, correct: Tensor, metadata: Sequence[dict[str, Any]
         for key in ANSWER_KEYS:
             if key in meta:
                 groups[f"{key}/{meta[key]}"].append(b)
+        if "program_match" in meta:
+            right = "right" if meta["program_match"] else "wrong"
+            groups[f"program/{right}_acc"].append(b)
+            tally.add("program/exact", [float(meta["program_match"])])
     for name, rows in groups.items():
         tally.add(name, hits[rows])
+
+
+def gold_vs_generated(results: dict[str, dict[str, float]], suffix: str = ":generated") -> str:
+    """A table of answer accuracy per split with gold and with generated programs (the splits
+    of ``results`` that have a ``<split><suffix>`` twin); empty if none has."""
+    rows = [(s, results[s], results[s + suffix]) for s in results if s + suffix in results]
+    if not rows:
+        return ""
+    lines = [f"{'split':<18} {'gold programs':>14} {'generated':>10} {'difference':>11} "
+             f"{'programs exact':>15}"]  # fmt: skip
+    for split, gold, gen in rows:
+        exact = gen.get("program/exact", float("nan"))
+        lines.append(f"{split:<18} {gold['acc']:>14.2%} {gen['acc']:>10.2%} "
+                     f"{gen['acc'] - gold['acc']:>+11.2%} {exact:>15.2%}")  # fmt: skip
+    return "\n".join(lines)
 
 
 def concept_categories(bank: ConceptBank) -> Tensor:

@@ -101,14 +101,20 @@ def test_generated_programs_replace_gold_ones(synth, tmp_path):
     path = tmp_path / "generated.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     gen = QADataModule(str(synth), programs=str(path))
-    examples = {e.qid: e for e in gen.examples("test")}
+    assert gen.test_splits[:2] == ["test", "test:generated"]
+    assert gen.val_splits == ["val", "val:generated"]
+    assert gen.examples("test")[1].tree == compile_program(records[1].program)  # gold stays
+    examples = {e.qid: e for e in gen.examples("test:generated")}
+    assert examples[records[1].qid].metadata["split"] == "test:generated"
     assert examples[records[0].qid].metadata["program_match"] is True
     assert examples[records[1].qid].tree == wrong and examples[records[1].qid].golds == {}
     assert examples[records[1].qid].metadata["program_match"] is False
     assert examples[records[2].qid].golds == records[2].golds
     path.write_text('{"qid": "x", "tokens": ["Nope"]}\n')
     with pytest.raises(DatasetFormatError, match="line 1"):
-        QADataModule(str(synth), programs=str(path)).examples("test")
+        QADataModule(str(synth), programs=str(path)).examples("test:generated")
+    with pytest.raises(DatasetFormatError, match="needs generated programs"):
+        dm.examples("test:generated")
 
 
 def test_errors_name_the_files(synth, tmp_path):

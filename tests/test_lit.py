@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import lightning as L
 import pytest
 import torch
@@ -10,7 +13,7 @@ from torch.utils.data import DataLoader
 import stair.lit
 from stair.fake_batch import fake_batch, fake_vocabularies
 from stair.lit import LitSTAIR
-from stair.metrics import Tally, add_answers
+from stair.metrics import Tally, add_answers, gold_vs_generated
 from stair.programs.sampling import sample_trees
 from tests.tiny_synth import one_torch_thread  # noqa: F401
 
@@ -126,3 +129,29 @@ def test_evaluation_fills_results_per_split_with_module_metrics():
     assert "family/exists" in metrics
     predictions = trainer.predict(lit, _loader([_batch(3)]))
     assert {"qid", "answer", "probability", "gold"} <= set(predictions[0][0])
+
+
+def test_gold_and_generated_programs_are_reported_side_by_side(caplog):
+    """A test run over a split and its ``:generated`` twin logs one table of both accuracies."""
+    L.seed_everything(0, verbose=False)
+    lit = LitSTAIR(VOC, hidden=16)
+    gold = _batch(3)
+    generated = replace(gold, metadata=[
+        {**m, "split": "test:generated", "program_match": i % 2 == 0}
+        for i, m in enumerate(gold.metadata)
+    ])  # fmt: skip
+    gold = replace(gold, metadata=[{**m, "split": "test"} for m in gold.metadata])
+    trainer = L.Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="stair.lit"):
+        trainer.test(lit, [_loader([gold]), _loader([generated])], verbose=False)
+    results = lit.results["test"]
+    assert results["test:generated"]["program/exact"] == 0.5
+    assert results["test"]["acc"] == results["test:generated"]["acc"]  # same programs here
+    table = gold_vs_generated(results)
+    row = next(line for line in table.splitlines() if line.startswith("test "))
+    assert row.split()[-1] == "50.00%" and "+0.00%" in row
+    assert table in caplog.text
+    assert gold_vs_generated({"test": results["test"]}) == ""

@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="the dataset folder")
     parser.add_argument("--split", default="test", help="which split to audit (default: test)")
     parser.add_argument("--out", required=True, help="folder for records.jsonl and the summary")
-    parser.add_argument("--programs", help="generated programs (JSONL) instead of the gold ones")
+    parser.add_argument(
+        "--programs", help="generated programs (JSONL): audit SPLIT:generated, on them"
+    )
     parser.add_argument(
         "--html", action="store_true", help="also write an index of the worst errors"
     )
@@ -25,14 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from stair.api import AskError
     from stair.audit import audit
-    from stair.data.datamodule import QADataModule
+    from stair.data.datamodule import GENERATED, QADataModule
     from stair.lit import LitSTAIR
 
     lit = LitSTAIR.load_from_checkpoint(args.ckpt, map_location=args.device)
     if lit.hparams.get("architecture", "stair") != "stair":
         raise AskError("only the module network has steps to audit (not the baseline)")
     data = QADataModule(args.data, eval_batch_size=args.batch_size, programs=args.programs)
-    summary = audit(lit, data, args.split, args.out, html=args.html, worst=args.worst,
+    split = args.split + GENERATED if args.programs else args.split
+    summary = audit(lit, data, split, args.out, html=args.html, worst=args.worst,
                     limit=args.limit)  # fmt: skip
     print(summary.table())
     print(f"wrote {args.out}/records.jsonl, summary.json, summary.csv"
