@@ -185,15 +185,12 @@ def load(
 
 
 class GeneratedPrograms:
-    """Question -> the program generator's best program (beam search), as a module tree."""
+    """Question -> the program generator's best program (greedy, or beam search with
+    ``num_beams``), as a module tree."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu", num_beams: int = 4) -> None:
-        try:
-            from stair.programs.generator_lit import load_generator
-        except ModuleNotFoundError as err:
-            raise AskError(
-                "the program generator is not part of this installation; pass --program"
-            ) from err
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", num_beams: int = 1) -> None:
+        from stair.programs.generator_lit import load_generator
+
         if not Path(checkpoint).exists():
             raise AskError(f"no program-generator checkpoint at {checkpoint}")
         self.model = load_generator(checkpoint).to(device)

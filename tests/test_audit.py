@@ -78,6 +78,33 @@ def test_ask_without_a_program_or_generator_is_a_clear_error(trained, capsys):
     assert "no program given and no program generator" in capsys.readouterr().err
 
 
+def test_ask_without_a_program_uses_the_generator(trained, tmp_path, capsys):
+    """``stair ask --generator DIR`` with no ``--program``: the generator writes the program."""
+    import torch
+
+    from stair.programs.generator_data import GeneratorDataModule
+    from stair.programs.generator_model import ProgramGenerator, build_seq2seq, t5_config
+
+    data, ckpt = trained
+    torch.manual_seed(0)
+    tokenizer, inventory = GeneratorDataModule(str(data)).vocabulary()
+    config = t5_config(len(tokenizer), d_model=32, layers=1, heads=2, d_ff=64)
+    generator = ProgramGenerator(build_seq2seq(tokenizer, config=config), tokenizer, inventory)
+    generator.save(tmp_path / "generator")
+    question = "How many times did they lie on a bed after sitting on a chair?"
+    expected = generator.generate([question])[0][0].tree  # untrained, but always well typed
+    video = QADataModule(str(data)).records("test")[0].video_id
+    args = ["ask", "--ckpt", str(ckpt), "--data", str(data), "--video", video, "--question",
+            question, "--generator", str(tmp_path / "generator"), "--json"]  # fmt: skip
+    assert main(args) == 0
+    ex = json.loads(capsys.readouterr().out)
+    assert ex["steps"][0]["module"] == expected.root.label
+    assert len(ex["steps"]) == len(expected)
+    missing = [*args[:-3], "--generator", str(tmp_path / "nowhere")]
+    assert main(missing) == 2
+    assert "no program-generator checkpoint" in capsys.readouterr().err
+
+
 def test_audit_dumps_resumes_and_summarises(trained, tmp_path, capsys):
     data, ckpt = trained
     out = tmp_path / "dumps"
