@@ -2,8 +2,11 @@
 
 :class:`GeneratorDataModule` reads ``questions/<split>.jsonl`` of a dataset folder
 (:mod:`stair.data.dataset`), compiles each ``program`` to its module tree once, and serves batches
-of source ids, target ids (:func:`~stair.programs.generator_target.to_target` then EOS) and, for
-evaluation, the questions and gold prefix tokens. Ids come from the generator's tokenizer: built
+of source ids, target ids (:func:`~stair.programs.generator_target.to_target` then EOS), the
+tokens that would do as well at each target position (``alternatives``, ``(B, L, K)``, padded
+with -100: a phrase copied from one of its several occurrences in the question,
+:func:`~stair.programs.generator_target.copy_alternatives`) and, for evaluation, the questions
+and gold prefix tokens. Ids come from the generator's tokenizer: built
 from the training split by :meth:`GeneratorDataModule.vocabulary` for a new model, or the one a
 checkpoint brings, attached with :meth:`GeneratorDataModule.use_tokenizer`.
 
@@ -28,7 +31,7 @@ from torch.utils.data import DataLoader, Sampler
 from stair.data.dataset import iter_questions
 from stair.data.text import tokenize
 from stair.programs.compiler import compile_program
-from stair.programs.generator_target import PhraseInventory, to_target
+from stair.programs.generator_target import PhraseInventory, copy_alternatives, to_target
 from stair.programs.generator_tokenizer import GeneratorTokenizer
 from stair.programs.serialize import from_tokens, to_tokens
 from stair.programs.tree import ModuleTree
@@ -174,9 +177,14 @@ class GeneratorDataModule(LightningDataModule):
         for index, ex in enumerate(self.examples(split)):
             words = self.tokenizer.words(ex.question)
             target = to_target(ex.tree, words, self.tokenizer.max_words)
+            alternatives = {
+                pos: [self.tokenizer.vocab[t] for t in tokens]
+                for pos, tokens in copy_alternatives(target, words).items()
+            }
             out.append({
                 "index": index, "source": self.tokenizer.encode_source(words),
                 "target": self.tokenizer.encode_target(target), "qlen": len(words),
+                "alternatives": alternatives,
             })  # fmt: skip
         return out
 
@@ -187,14 +195,20 @@ class GeneratorDataModule(LightningDataModule):
         def collate(items: list[dict]) -> dict:
             n, width = len(items), max(len(i["source"]) for i in items)
             length = max(len(i["target"]) for i in items)
+            choices = max((len(a) for i in items for a in i["alternatives"].values()), default=1)
             source = torch.full((n, width), pad, dtype=torch.long)
             labels = torch.full((n, length), -100, dtype=torch.long)
+            alternatives = torch.full((n, length, choices), -100, dtype=torch.long)
             for row, item in enumerate(items):
                 source[row, : len(item["source"])] = torch.tensor(item["source"])
                 labels[row, : len(item["target"])] = torch.tensor(item["target"])
+                alternatives[row, :, 0] = labels[row]
+                for pos, ids in item["alternatives"].items():
+                    alternatives[row, pos, : len(ids)] = torch.tensor(ids)
             chosen = [examples[i["index"]] for i in items]
             return {
                 "input_ids": source, "attention_mask": (source != pad).long(), "labels": labels,
+                "alternatives": alternatives,
                 "qlens": torch.tensor([i["qlen"] for i in items]),
                 "questions": [ex.question for ex in chosen], "qids": [ex.qid for ex in chosen],
                 "gold": [list(ex.tokens) for ex in chosen],

@@ -5,7 +5,8 @@
 brought one. The loss is **grammar-masked** cross-entropy: at each target position the softmax
 runs over the tokens the grammar allows there only (:class:`~stair.programs.grammar.AllowedSets`),
 which is also the distribution constrained decoding samples from, so the model spends nothing on
-learning the syntax. Question words are randomly replaced by ``<unk>`` (``word_dropout``) so that
+learning the syntax; where a phrase can be copied from several places of the question, the
+probabilities of them all are summed (:func:`copy_marginal_nll`). Question words are randomly replaced by ``<unk>`` (``word_dropout``) so that
 words never seen in training are copied like any other.
 
 Validation logs teacher-forced loss, token accuracy and sequence accuracy; ``test`` decodes each
@@ -22,7 +23,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from lightning import LightningModule
 
 from stair.programs.errors import ProgramError
@@ -142,8 +142,7 @@ class GeneratorLit(LightningModule):
         if self.hparams.masked_loss:
             allowed = self.allowed.table().to(logits.device)[rows]
             logits = logits.masked_fill(~allowed, float("-inf"))
-        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
-        return loss, logits
+        return copy_marginal_nll(logits, batch["alternatives"]), logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch, self.hparams.word_dropout)
@@ -152,9 +151,9 @@ class GeneratorLit(LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         loss, logits = self._loss(batch)
-        labels = batch["labels"]
+        labels, alternatives = batch["labels"], batch["alternatives"]
         live = labels != -100
-        right = (logits.argmax(-1) == labels) | ~live
+        right = (logits.argmax(-1, keepdim=True) == alternatives).any(-1) | ~live
         n = len(batch["qids"])
         self.log("val/loss", loss, prog_bar=True, batch_size=n)
         self.log("val/token_acc", right[live].float().mean(), batch_size=n)
@@ -200,6 +199,17 @@ class GeneratorLit(LightningModule):
             optimizer, max_lr=h.lr, total_steps=total, pct_start=h.warmup
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def copy_marginal_nll(logits: torch.Tensor, alternatives: torch.Tensor) -> torch.Tensor:
+    """Mean over target positions of ``-log`` the summed probability of the position's
+    ``alternatives`` (``(B, L, K)`` token ids, -100 padding; column 0 the target itself, -100 on
+    padding positions): cross-entropy where every alternative counts as right."""
+    logp = logits.float().log_softmax(-1)  # (B, L, V)
+    picked = logp.gather(-1, alternatives.clamp(min=0))  # (B, L, K)
+    picked = picked.masked_fill(alternatives < 0, float("-inf"))
+    live = alternatives[..., 0] >= 0
+    return -picked.logsumexp(-1)[live].mean()
 
 
 def load_generator(path: str | Path) -> ProgramGenerator:

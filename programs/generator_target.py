@@ -43,13 +43,10 @@ def marker_index(token: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _span(phrase: Sequence[str], words: Sequence[str]) -> int | None:
-    """Start of the first occurrence of ``phrase`` in ``words``, or ``None``."""
-    n = len(phrase)
-    for start in range(len(words) - n + 1):
-        if list(words[start : start + n]) == list(phrase):
-            return start
-    return None
+def occurrences(phrase: Sequence[str], words: Sequence[str]) -> list[int]:
+    """Starts of every occurrence of ``phrase`` in ``words``."""
+    n, phrase = len(phrase), list(phrase)
+    return [s for s in range(len(words) - n + 1) if list(words[s : s + n]) == phrase]
 
 
 def to_target(tree: ModuleTree, words: Sequence[str], max_words: int | None = None) -> list[str]:
@@ -69,9 +66,34 @@ def to_target(tree: ModuleTree, words: Sequence[str], max_words: int | None = No
             continue
         end = tokens.index(QUOTE, i + 1)
         phrase = tokens[i + 1 : end]
-        start = _span(phrase, words)
-        body = phrase if start is None else [marker(start + j) for j in range(len(phrase))]
+        starts = occurrences(phrase, words)
+        body = [marker(starts[0] + j) for j in range(len(phrase))] if starts else phrase
         out.extend([QUOTE, *body, QUOTE])
+        i = end + 1
+    return out
+
+
+def copy_alternatives(target: Sequence[str], words: Sequence[str]) -> dict[int, list[str]]:
+    """Where a target could equally be written otherwise: position -> every token that gives the
+    same program there (the target's own first).
+
+    A phrase that occurs several times in the question ("looking at the sofa after working on the
+    thing they were looking at first") may be copied from any occurrence: its first marker has
+    one alternative per occurrence. Training credits them all (the loss sums their
+    probabilities), so the model is never taught which of two identical spans to point at.
+    """
+    out: dict[int, list[str]] = {}
+    i = 0
+    while i < len(target):
+        if target[i] != QUOTE:
+            i += 1
+            continue
+        end = list(target).index(QUOTE, i + 1)
+        body = [marker_index(t) for t in target[i + 1 : end]]
+        if body and None not in body:
+            starts = occurrences([words[j] for j in body], words)
+            if len(starts) > 1:
+                out[i + 1] = [target[i + 1], *(marker(s) for s in starts if s != body[0])]
         i = end + 1
     return out
 

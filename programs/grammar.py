@@ -368,6 +368,7 @@ class AllowedSets:
         self._rows: dict[frozenset[int], int] = {frozenset(range(vocab_size)): 0}
         self._by_state: dict[tuple[State, int], int] = {}
         self._table = torch.ones(1, vocab_size, dtype=torch.bool)
+        self._targets: dict[tuple[tuple[int, ...], int], tuple[list, list]] = {}
 
     def _row(self, state: State, qlen: int) -> int:
         key = (state, qlen)
@@ -382,7 +383,16 @@ class AllowedSets:
         self, target: Sequence[int], qlen: int
     ) -> tuple[list[int], list[tuple[int, int, int]]]:
         """The allowed-set row and the grammar context (:meth:`ProgramGrammar.context`) of each
-        position of ``target`` (ids ending with EOS)."""
+        position of ``target`` (ids ending with EOS); remembered, as each epoch asks again."""
+        key = (tuple(target), qlen)
+        found = self._targets.get(key)
+        if found is None:
+            found = self._targets[key] = self._walk(target, qlen)
+        return found
+
+    def _walk(
+        self, target: Sequence[int], qlen: int
+    ) -> tuple[list[int], list[tuple[int, int, int]]]:
         state: State | None = self.grammar.initial(qlen)
         rows, contexts = [], []
         for token in target:

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from stair.programs import SIGNATURES, VType, compile_program, from_tokens, to_tokens
-from stair.programs.generator_target import PhraseInventory, from_target, marker, to_target
+from stair.programs.generator_lit import copy_marginal_nll
+from stair.programs.generator_target import (
+    PhraseInventory,
+    copy_alternatives,
+    from_target,
+    marker,
+    to_target,
+)
 from stair.programs.generator_tokenizer import GeneratorTokenizer, module_labels
 from stair.programs.grammar import INF, AllowedSets, GrammarConstraint, ProgramGrammar
 
@@ -133,6 +140,32 @@ def test_copy_targets_use_markers_and_names_otherwise():
     tree = compile_program(PROGRAMS[0])
     target = to_target(tree, ["did", "they", "see", "a", "phone", "before", "opening", "a", "door"])
     assert target[:3] == ["Exists", '"', "<q4>"] and "<q6>" in target
+
+
+def test_a_phrase_said_twice_may_be_copied_from_either_place():
+    tree = compile_program(PROGRAMS[2])  # "looking at" and "cup"
+    words = "were they looking at the cup after looking at the cup".split()
+    target = to_target(tree, words)
+    assert target[:4] == ["Exists", '"', "<q5>", '"']  # the first occurrence is the target
+    alternatives = copy_alternatives(target, words)
+    assert alternatives == {2: ["<q5>", "<q10>"], 7: ["<q2>", "<q7>"]}
+    for position, tokens in alternatives.items():  # either choice writes the same program
+        for token in tokens:
+            length = 2 if target[position + 1] != '"' else 1
+            other = [*target]
+            other[position : position + length] = [marker(int(token[2:-1]) + j)
+                                                   for j in range(length)]  # fmt: skip
+            assert from_tokens(from_target(other, words)) == tree
+    assert copy_alternatives(target, "were they looking at the cup".split()) == {}
+
+
+def test_copy_marginal_loss_credits_every_alternative():
+    logits = torch.log(torch.tensor([[[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]]))
+    alternatives = torch.tensor([[[0, 1], [2, -100]]])
+    expected = -(torch.log(torch.tensor(0.8)) + torch.log(torch.tensor(0.8))) / 2
+    assert torch.isclose(copy_marginal_nll(logits, alternatives), expected)
+    padded = torch.tensor([[[0, 1], [-100, -100]]])  # a padding position takes no part
+    assert torch.isclose(copy_marginal_nll(logits, padded), -torch.log(torch.tensor(0.8)))
 
 
 def test_random_walks_always_compile(parts):
