@@ -48,16 +48,18 @@ class CopyHead(nn.Module):
 
     def _remember(self, module, args, kwargs) -> None:
         states = kwargs.get("encoder_hidden_states")
-        if states is not None:
-            self._memory = (states, kwargs.get("encoder_attention_mask"))
+        if states is None:
+            return
+        if self._memory is None or self._memory[0] is not states:  # decoding: once per batch
+            keys = self.key(states[:, : self.max_words])  # (B, n, D)
+            self._memory = (states, kwargs.get("encoder_attention_mask"), keys)
 
     def _rewrite(self, module, args, logits: torch.Tensor) -> torch.Tensor:
         if self._memory is None:
             return logits
-        states, mask = self._memory
+        _, mask, keys = self._memory
         hidden = args[0]  # (B, L, D): what the output head reads
-        n = min(states.shape[1], self.max_words)
-        keys = self.key(states[:, :n])  # (B, n, D)
+        n = keys.shape[1]
         scores = torch.einsum("bld,bnd->bln", self.query(hidden), keys) / math.sqrt(keys.shape[-1])
         if mask is not None:
             scores = scores.masked_fill(mask[:, None, :n] == 0, float("-inf"))
