@@ -184,8 +184,9 @@ def to_html(explanation: Mapping[str, Any], frames: np.ndarray | None = None) ->
         f"<h1>{html.escape(e['question'])}</h1>",
         f"<p><b>Answer:</b> {html.escape(str(ans['text']))} "
         f"(p={ans['probability']:.2f}){verdict}</p>",
-        f"<p class='muted'>video {html.escape(str((e.get('video') or {}).get('id')))} · "
-        f"question {html.escape(str(e.get('qid')))}</p>",
+        f"<p class='muted'>video {html.escape(str((e.get('video') or {}).get('id')))}"
+        + (f" · question {html.escape(str(e['qid']))}" if e.get("qid") is not None else "")
+        + "</p>",
         f"<p><b>Program:</b> <code>{html.escape(e['tree'])}</code></p>",
         "<h2>Steps</h2>",
         _tree_html(e["steps"]),
