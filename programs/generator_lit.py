@@ -6,8 +6,9 @@ brought one. The loss is **grammar-masked** cross-entropy: at each target positi
 runs over the tokens the grammar allows there only (:class:`~stair.programs.grammar.AllowedSets`),
 which is also the distribution constrained decoding samples from, so the model spends nothing on
 learning the syntax; where a phrase can be copied from several places of the question, the
-probabilities of them all are summed (:func:`copy_marginal_nll`). Question words are randomly replaced by ``<unk>`` (``word_dropout``) so that
-words never seen in training are copied like any other.
+probabilities of them all are summed (:func:`copy_marginal_nll`). Question words are randomly
+replaced by ``<unk>`` (``word_dropout``) so that words never seen in training are copied like
+any other.
 
 Validation logs teacher-forced loss, token accuracy and sequence accuracy; ``test`` decodes each
 evaluation split with the grammar and logs exact match (tree equality with the gold), the share of

@@ -144,7 +144,7 @@ def test_copy_targets_use_markers_and_names_otherwise():
 
 def test_a_phrase_said_twice_may_be_copied_from_either_place():
     tree = compile_program(PROGRAMS[2])  # "looking at" and "cup"
-    words = "were they looking at the cup after looking at the cup".split()
+    words = ["were", "they", "looking", "at", "the", "cup", "after", "looking", "at", "the", "cup"]
     target = to_target(tree, words)
     assert target[:4] == ["Exists", '"', "<q5>", '"']  # the first occurrence is the target
     alternatives = copy_alternatives(target, words)
@@ -156,7 +156,7 @@ def test_a_phrase_said_twice_may_be_copied_from_either_place():
             other[position : position + length] = [marker(int(token[2:-1]) + j)
                                                    for j in range(length)]  # fmt: skip
             assert from_tokens(from_target(other, words)) == tree
-    assert copy_alternatives(target, "were they looking at the cup".split()) == {}
+    assert copy_alternatives(target, ["were", "they", "looking", "at", "the", "cup"]) == {}
 
 
 def test_copy_marginal_loss_credits_every_alternative():
