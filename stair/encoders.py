@@ -7,7 +7,8 @@ Pure ``nn.Module``s, batched and masked:
   with a residual connection; padded frames are excluded (packed sequences, key padding mask)
   and zeroed in the output.
 - :class:`QuestionEncoder` is a BiLSTM over learned word embeddings (``[B, L] -> [B, L, H]``
-  plus a sentence vector); :class:`PretrainedQuestionEncoder` (:mod:`stair.pretrained`) is a
+  plus a sentence vector; at inference its input gates are looked up per word,
+  :mod:`stair.word_lstm`); :class:`PretrainedQuestionEncoder` (:mod:`stair.pretrained`) is a
   local ``transformers`` model with the same interface.
 - :func:`phrase_vectors` embeds the phrase arguments of the module trees: the mean of the
   question's word states over the phrase's span, or, when the question does not contain the
@@ -22,6 +23,8 @@ import torch
 from einops import einsum
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from stair import word_lstm
 
 VideoKind = Literal["lstm", "transformer"]
 
@@ -117,8 +120,12 @@ class QuestionEncoder(nn.Module):
         self.lstm = nn.LSTM(
             word_dim, hidden // 2, num_layers=layers, batch_first=True, bidirectional=True
         )
+        self._gates = word_lstm.GateTable()
 
     def forward(self, words: Tensor) -> tuple[Tensor, Tensor]:
+        if not self.training and not torch.is_grad_enabled() and word_lstm.supported(self.lstm):
+            # inference: input gates looked up per word (stair.word_lstm), same results
+            return word_lstm.bilstm_from_table(self._gates(self.embed, self.lstm), self.lstm, words)
         states, last = run_lstm(self.lstm, self.dropout(self.embed(words)), (words != 0).sum(-1))
         return states, last
 

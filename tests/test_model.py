@@ -57,6 +57,32 @@ def test_video_encoder_zeroes_padding_and_is_causal_free_of_it():
         torch.testing.assert_close(alone[0], out[1, :4], atol=1e-5, rtol=1e-5)
 
 
+def test_inference_path_of_the_question_encoder_matches_the_lstm():
+    """Without gradients the question BiLSTM runs from per-word input gates: same numbers."""
+    torch.manual_seed(0)
+    enc = QuestionEncoder(50, 16, word_dim=12).eval()
+    lengths = [7, 3, 1, 7, 5, 0, 2]
+    questions = torch.zeros(len(lengths), 7, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        questions[row, :n] = torch.randint(1, 50, (n,))
+    with torch.enable_grad():
+        expected = enc(questions)  # nn.LSTM on packed sequences
+    for mode in (torch.no_grad, torch.inference_mode):
+        with mode():
+            got = enc(questions)
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    assert (got[0][1, 3:] == 0).all()  # padding stays zero
+    with torch.no_grad():  # a changed weight is seen: the gate table is rebuilt
+        enc.lstm.bias_ih_l0_reverse.add_(0.5)
+        enc.embed.weight[3].mul_(2.0)
+        changed = enc(questions)
+    with torch.enable_grad():
+        again = enc(questions)
+    torch.testing.assert_close(changed[0], again[0], atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(changed[0], got[0])
+
+
 def test_phrase_vectors_pool_spans_or_encode_the_phrase():
     torch.manual_seed(0)
     enc = QuestionEncoder(20, 8, word_dim=6).eval()

@@ -1,0 +1,98 @@
+"""Inference fast path of a one-layer BiLSTM over word embeddings: input gates by table lookup.
+
+An LSTM's input gates ``W_ih x_t + b`` depend on the word only, so over word embeddings they are
+one row per vocabulary word: ``gates[v] = W_ih E[v] + b_ih + b_hh``, for each direction. With that
+table, which :class:`GateTable` computes once and keeps while the weights are unchanged, running
+the LSTM needs only the recurrent half (``W_hh h_{t-1}``) -- over half of the arithmetic at the
+word and hidden sizes of the paper's question encoder (300 and 256 a direction) is gone.
+
+:func:`bilstm_from_table` then runs both directions in one loop (a batched matmul per step), the
+backward direction over each sequence reversed within its own length, and only the rows still
+inside their sequence at each step (rows sorted by length, so they are a prefix). It gives what
+``nn.LSTM`` gives on packed sequences: states ``[N, L, 2H]`` (zeros on padding) and the last
+states of both directions ``[N, 2H]``. Without gradients only (the loop updates in place); in
+training the table would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class GateTable:
+    """``[V, 2, 4H]`` input gates of every word for both directions of ``lstm``, cached.
+
+    The cache is rebuilt when a weight changes (optimiser step, ``load_state_dict``, ``.to()``):
+    it is keyed by each tensor's storage and version counter.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._table: Tensor | None = None
+
+    def __call__(self, embed: nn.Embedding, lstm: nn.LSTM) -> Tensor:
+        weights = [embed.weight, *lstm._flat_weights]
+        key = (torch.is_inference_mode_enabled(), *((w.data_ptr(), w._version) for w in weights))
+        if key != self._key:
+            with torch.no_grad():
+                E = embed.weight  # (V, W)
+                rows = [
+                    E @ getattr(lstm, f"weight_ih_l0{s}").T
+                    + getattr(lstm, f"bias_ih_l0{s}")
+                    + getattr(lstm, f"bias_hh_l0{s}")
+                    for s in ("", "_reverse")
+                ]  # 2 x (V, 4H)
+                self._table = torch.stack(rows, dim=1).contiguous()  # (V, 2, 4H)
+            self._key = key
+        return self._table
+
+
+def supported(lstm: nn.LSTM) -> bool:
+    """Whether :func:`bilstm_from_table` can run ``lstm`` (one bidirectional layer, biases)."""
+    return (
+        lstm.num_layers == 1 and lstm.bidirectional and lstm.bias and lstm.batch_first
+        and lstm.proj_size == 0
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def bilstm_from_table(table: Tensor, lstm: nn.LSTM, words: Tensor) -> tuple[Tensor, Tensor]:
+    """Run the BiLSTM over word ids ``[N, L]`` (0 = padding, at the end) from the gate table.
+
+    Returns word states ``[N, L, 2H]`` (zeros on padding) and the last states ``[N, 2H]``
+    (forward at each sequence's last word, backward at its first), as ``run_lstm`` does.
+    """
+    N, L = words.shape
+    H = lstm.hidden_size
+    lengths, order = (words != 0).sum(-1).clamp_min(1).sort(descending=True)
+    steps = int(lengths[0]) if N else 0
+    words = words.index_select(0, order)[:, :steps]
+    pos = torch.arange(steps, device=words.device)
+    inside = pos < lengths[:, None]  # (N, S)
+    reverse = torch.where(inside, lengths[:, None] - 1 - pos, pos)  # (N, S)
+    # step t reads word t (forward) and word len-1-t (backward): rows (S, 2, N) of the table
+    ids = torch.stack([words, words.gather(1, reverse)]).permute(2, 0, 1) * 2
+    ids[:, 1] += 1  # the backward direction's half of each word's row
+    gates = table.view(-1, table.shape[-1]).index_select(0, ids.flatten())
+    gates = gates.view(steps, 2, N, 4 * H)
+    w_hh = torch.stack([lstm.weight_hh_l0, lstm.weight_hh_l0_reverse]).transpose(1, 2)  # (2,H,4H)
+    out = gates.new_zeros(steps, 2, N, H)
+    live = inside.sum(0).tolist()  # rows still inside their sequence at each step: a prefix
+    h = c = gates.new_zeros(2, N, H)
+    for t, n in enumerate(live):
+        g = torch.baddbmm(gates[t, :, :n], h[:, :n], w_hh)  # (2, n, 4H)
+        i, f, cell, o = g.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c[:, :n] + torch.sigmoid(i) * torch.tanh(cell)
+        h = out[t, :, :n] = torch.sigmoid(o) * torch.tanh(c)
+    forward = out[:, 0].transpose(0, 1)  # (N, S, H), zeros past each length
+    # the backward states back in word order (past a sequence's end: zeros, never written)
+    backward = out[:, 1].transpose(0, 1).gather(1, reverse[..., None].expand(-1, -1, H))
+    last_step = (lengths - 1)[None, :, None].expand(2, -1, H)[None]  # (1, 2, N, H)
+    last = out.gather(0, last_step)[0]  # (2, N, H): each direction's state at its last step
+    unsort = torch.empty_like(order)
+    unsort[order] = torch.arange(N, device=order.device)
+    states = torch.cat([forward, backward], dim=-1).index_select(0, unsort)  # (N, S, 2H)
+    if steps < L:
+        states = torch.cat([states, states.new_zeros(N, L - steps, 2 * H)], dim=1)
+    return states, torch.cat([last[0], last[1]], dim=-1).index_select(0, unsort)
