@@ -24,6 +24,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from stair.cli.lightning import quiet_lightning
 from stair.data.datamodule import QADataModule
 from stair.data.synth_build import SynthConfig, build_synth_dataset
 from stair.lit import LitSTAIR
@@ -160,7 +161,11 @@ def run_demo(
     try:
         if settings.parallel:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(1, mp_context=context) as pool:
+            # the worker is as quiet as this process (the same Lightning log level and filters)
+            level = logging.getLogger("lightning").getEffectiveLevel()
+            with ProcessPoolExecutor(
+                1, mp_context=context, initializer=quiet_lightning, initargs=(level,)
+            ) as pool:
                 log.info("training the black-box baseline in a second process")
                 baseline = pool.submit(_baseline_job, str(folder), settings)
                 log.info("training the module network")

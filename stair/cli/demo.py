@@ -19,7 +19,10 @@ import dataclasses
 import json
 import logging
 
-HELP = "Train and evaluate STAIR and a black-box baseline on the synthetic benchmark, explain."
+HELP = (
+    "Generate the synthetic benchmark, train STAIR and a black-box baseline on the CPU, "
+    "evaluate both and explain three answers step by step."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
