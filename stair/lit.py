@@ -37,6 +37,7 @@ from stair.metrics import (
     add_intermediate,
     concept_categories,
     gold_vs_generated,
+    results_table,
 )
 from stair.model import ModelOutput, QuestionKind, STAIRModel
 
@@ -220,8 +221,12 @@ class LitSTAIR(L.LightningModule):
         if stage == "val" and "val" in results:
             logged["val/acc"] = results["val"]["acc"]
         self.log_dict(logged, add_dataloader_idx=False, rank_zero_only=True)
+        if not self.trainer.is_global_zero:
+            return
+        if stage == "test" or self.trainer.state.fn == "validate":  # not every epoch of a fit
+            log.info("%s results:\n%s", stage, results_table(results))
         table = gold_vs_generated(results)
-        if table and self.trainer.is_global_zero:
+        if table:
             log.info("answer accuracy (%s), gold vs generated programs:\n%s", stage, table)
 
     # -- prediction --------------------------------------------------------------------------

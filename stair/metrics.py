@@ -105,6 +105,22 @@ def gold_vs_generated(results: dict[str, dict[str, float]], suffix: str = ":gene
     return "\n".join(lines)
 
 
+def results_table(results: dict[str, dict[str, float]]) -> str:
+    """Answer accuracy and intermediate quality (%) per split: a row per metric (``acc``, each
+    ``family/*`` and ``module/*``), a column per split."""
+    splits = list(results)
+    names = {k for metrics in results.values() for k in metrics}
+    rows = ["acc", *sorted(k for k in names if k.startswith("family/")),
+            *sorted(k for k in names if k.startswith("module/"))]  # fmt: skip
+    width = max(12, *(len(s) + 2 for s in splits))
+    lines = [f"{'%':<28}" + "".join(f"{s:>{width}}" for s in splits)]
+    for name in (r for r in rows if r in names):
+        cells = [results[s].get(name) for s in splits]
+        lines.append(f"{name:<28}" + "".join(
+            f"{'-' if c is None else f'{100 * c:.1f}':>{width}}" for c in cells))  # fmt: skip
+    return "\n".join(lines)
+
+
 def concept_categories(bank: ConceptBank) -> Tensor:
     """The category of each bank concept as an index of :class:`Category` (-1: none), ``[V]``."""
     order = {c: i for i, c in enumerate(Category)}

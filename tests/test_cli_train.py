@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def test_baseline_config_fast_dev_run(data):
 
 
 @pytest.mark.slow
-def test_fit_checkpoint_test_predict(data, tmp_path):
+def test_fit_checkpoint_test_predict(data, tmp_path, caplog, capsys):
     config = ["--config", str(CONFIGS / "synth.yaml"), f"--data.data_dir={data}"]
     small = ["--model.hidden=16", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
              "--trainer.limit_val_batches=1", "--trainer.limit_test_batches=1"]  # fmt: skip
@@ -45,7 +46,11 @@ def test_fit_checkpoint_test_predict(data, tmp_path):
     model = LitSTAIR.load_from_checkpoint(ckpt).eval()  # the checkpoint alone
     assert model.hparams.hidden == 16 and model.hparams.vocabularies["words"]
 
-    assert main(["test", *config, *small, f"--ckpt_path={ckpt}"]) == 0
+    with caplog.at_level(logging.INFO, logger="stair.lit"):
+        assert main(["test", *config, *small, f"--ckpt_path={ckpt}"]) == 0
+    tables = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test results")]
+    assert len(tables) == 1 and "acc" in tables[0]  # one table, a column per split
+    assert "Test metric" not in capsys.readouterr().out  # not Lightning's, once per split
     args = [*small, "--trainer.limit_predict_batches=1", f"--ckpt_path={ckpt}"]
     assert main(["predict", *config, *args]) == 0
     (out,) = (tmp_path / "runs" / "synth").glob("version_*/predictions.jsonl")

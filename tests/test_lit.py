@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 import stair.lit
 from stair.fake_batch import fake_batch, fake_vocabularies
 from stair.lit import LitSTAIR
-from stair.metrics import Tally, add_answers, gold_vs_generated
+from stair.metrics import Tally, add_answers, gold_vs_generated, results_table
 from stair.programs.sampling import sample_trees
 from tests.tiny_synth import one_torch_thread  # noqa: F401
 
@@ -155,3 +155,7 @@ def test_gold_and_generated_programs_are_reported_side_by_side(caplog):
     assert row.split()[-1] == "50.00%" and "+0.00%" in row
     assert table in caplog.text
     assert gold_vs_generated({"test": results["test"]}) == ""
+    table = results_table(results).splitlines()
+    assert table[0].split()[1:] == ["test", "test:generated"]
+    acc = next(line for line in table if line.startswith("acc "))
+    assert acc.split()[1] == f"{100 * results['test']['acc']:.1f}"

@@ -69,6 +69,9 @@ def lightning_cli(cli_class: type, model: type, data: type, args: list[str], pro
     """Run ``cli_class`` (a ``LightningCLI``) over ``model`` and ``data`` on ``args`` (sub-command
     first); returns the exit code (``--help`` and argument errors end it, not the process)."""
     quiet_lightning()
+    if args[:1] in (["test"], ["validate"]) and not any(a.startswith("--verbose") for a in args):
+        # Lightning's table repeats every metric once per split; the model logs one table
+        args = [args[0], "--verbose=false", *args[1:]]
     try:
         cli_class(
             model, data, args=args, seed_everything_default=0,
