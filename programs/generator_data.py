@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Sampler
 from stair.data.dataset import iter_questions
 from stair.data.text import tokenize
 from stair.programs.compiler import compile_program
+from stair.programs.generator_augment import recombine
 from stair.programs.generator_target import PhraseInventory, copy_alternatives, to_target
 from stair.programs.generator_tokenizer import GeneratorTokenizer
 from stair.programs.serialize import from_tokens, to_tokens
@@ -125,8 +126,11 @@ class GeneratorDataModule(LightningDataModule):
         max_words: question words the generator reads and can copy (longer questions are cut).
         min_word_count: training-question words seen fewer times are ``<unk>``.
         eval_splits: splits ``test`` evaluates, one dataloader each (``name:unseen`` allowed).
+        recombine: share of the training questions with a plain time expression ("after opening
+            a door", "between A and B") trained on with another training question's time
+            expression instead (:mod:`stair.programs.generator_augment`; 0: off).
         num_workers: dataloader worker processes.
-        seed: seed of the batch order.
+        seed: seed of the batch order and of the recombination.
     """
 
     def __init__(
@@ -136,6 +140,7 @@ class GeneratorDataModule(LightningDataModule):
         max_words: int = 64,
         min_word_count: int = 1,
         eval_splits: list[str] | None = None,
+        recombine: float = 0.0,
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
@@ -144,9 +149,10 @@ class GeneratorDataModule(LightningDataModule):
         self.data_dir = Path(data_dir)
         self.batch_size, self.max_words, self.min_word_count = batch_size, max_words, min_word_count
         self.eval_splits = list(eval_splits or ["test"])
-        self.num_workers, self.seed = num_workers, seed
+        self.num_workers, self.seed, self.recombine = num_workers, seed, recombine
         self.tokenizer: GeneratorTokenizer | None = None
         self._examples: dict[str, list[Example]] = {}
+        self._training: list[Example] | None = None  # train, recombined: built once
 
     def examples(self, split: str) -> list[Example]:
         """The examples of ``split`` (read and compiled once)."""
@@ -154,6 +160,24 @@ class GeneratorDataModule(LightningDataModule):
             self._examples[split] = read_examples(self.data_dir, split)
             log.info("read %d questions of %s", len(self._examples[split]), split)
         return self._examples[split]
+
+    def training_examples(self) -> list[Example]:
+        """The ``train`` examples, a ``recombine`` share of them recombined (seeded)."""
+        train = self.examples("train")
+        if self.recombine <= 0:
+            return train
+        pairs = [(tokenize(ex.question), ex.tree) for ex in train]
+        out = []
+        for ex, new in zip(train, recombine(pairs, self.recombine, self.seed)):
+            if new is None:
+                out.append(ex)
+                continue
+            words, tree = new
+            out.append(Example(f"{ex.qid}:recombined", " ".join(words) + "?", tree,
+                               tuple(to_tokens(tree))))  # fmt: skip
+        log.info("recombined the time expressions of %d training questions",
+                 sum(ex.qid.endswith(":recombined") for ex in out))  # fmt: skip
+        return out
 
     def vocabulary(self) -> tuple[GeneratorTokenizer, PhraseInventory]:
         """A tokenizer and phrase inventory built from the training split (and ``vocab.json``)."""
@@ -170,11 +194,11 @@ class GeneratorDataModule(LightningDataModule):
         """Encode with ``tokenizer`` (the model's)."""
         self.tokenizer = tokenizer
 
-    def _encoded(self, split: str) -> list[dict]:
+    def _encoded(self, examples: list[Example]) -> list[dict]:
         if self.tokenizer is None:
             raise RuntimeError("no tokenizer: train a generator (fit) or load one (--ckpt_path)")
         out = []
-        for index, ex in enumerate(self.examples(split)):
+        for index, ex in enumerate(examples):
             words = self.tokenizer.words(ex.question)
             target = to_target(ex.tree, words, self.tokenizer.max_words)
             alternatives = {
@@ -188,8 +212,7 @@ class GeneratorDataModule(LightningDataModule):
             })  # fmt: skip
         return out
 
-    def _collate(self, split: str):
-        examples = self.examples(split)
+    def _collate(self, examples: list[Example]):
         pad = self.tokenizer.pad_id
 
         def collate(items: list[dict]) -> dict:
@@ -217,15 +240,19 @@ class GeneratorDataModule(LightningDataModule):
         return collate
 
     def train_dataloader(self) -> DataLoader:
-        items = self._encoded("train")
+        if self._training is None:
+            self._training = self.training_examples()
+        examples = self._training
+        items = self._encoded(examples)
         sampler = LengthBatchSampler([len(i["target"]) for i in items], self.batch_size, self.seed)
         return DataLoader(items, batch_sampler=sampler, num_workers=self.num_workers,
-                          collate_fn=self._collate("train"))  # fmt: skip
+                          collate_fn=self._collate(examples))  # fmt: skip
 
     def _eval_loader(self, split: str) -> DataLoader:
+        examples = self.examples(split)
         return DataLoader(
-            self._encoded(split), batch_size=self.batch_size * 2, num_workers=self.num_workers,
-            collate_fn=self._collate(split),
+            self._encoded(examples), batch_size=self.batch_size * 2,
+            num_workers=self.num_workers, collate_fn=self._collate(examples),
         )  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
