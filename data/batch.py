@@ -9,7 +9,9 @@ field               shape / type        meaning
 qids                list[str]           question ids
 trees               list[ModuleTree]    the compiled programs (gold, or generated)
 questions           long [B, L]         word ids of the questions (0 = padding)
-text_index          TextIndex           phrase occurrences -> rows ``P`` (stair.executor)
+plan                Plan                the executor's groups and gathers (stair.executor),
+                                        built with the batch; ``plan.text_index`` maps phrase
+                                        occurrences to rows ``P``
 phrase_spans        long [P, 2]         ``[start, end)`` of row ``p``'s phrase in its question's
                                         words, or ``(-1, -1)`` when the question lacks it
 phrase_words        long [P, Lp]        the phrase's own word ids (0 = padding)
@@ -34,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from stair.executor import TextIndex
+from stair.executor import Plan, TextIndex
 from stair.programs import ModuleTree
 
 
@@ -43,7 +45,7 @@ class QABatch:
     qids: list[str]
     trees: list[ModuleTree]
     questions: Tensor
-    text_index: TextIndex
+    plan: Plan
     phrase_spans: Tensor
     phrase_words: Tensor
     video_ids: list[str]
@@ -59,9 +61,14 @@ class QABatch:
     def __len__(self) -> int:
         return len(self.trees)
 
+    @property
+    def text_index(self) -> TextIndex:
+        """Which row of the phrase embeddings each phrase occurrence reads."""
+        return self.plan.text_index
+
     def to(self, device: torch.device | str) -> QABatch:
-        """The batch with every tensor (gold tensors included) on ``device``."""
-        moved: dict[str, Any] = {}
+        """The batch with every tensor (gold tensors and the plan included) on ``device``."""
+        moved: dict[str, Any] = {"plan": self.plan.to(device)}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, Tensor):

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset, Sampler
 from stair.data.batch import QABatch
 from stair.data.feature_store import FeatureStore
 from stair.data.text import WordVocab, find_span, tokenize
-from stair.executor import TextIndex
+from stair.executor import Plan, TextIndex
 from stair.programs import ModuleTree
 from stair.values import choose_options, tree_golds
 
@@ -110,6 +110,7 @@ class Collate:
             maps[v] = frame_map(stamps, self.graph_times[v]) if v in self.graph_times else None
 
         trees = [e.tree for e in examples]
+        video_index = [row[e.video_id] for e in examples]
         text_index = TextIndex(trees)
         spans, phrase_words = [], []
         for text, b in zip(text_index.texts, text_index.tree_of):
@@ -132,11 +133,11 @@ class Collate:
             qids=[e.qid for e in examples],
             trees=trees,
             questions=_pad([self.words.encode(e.words) for e in examples]),
-            text_index=text_index,
+            plan=Plan(trees, video_index, text_index),
             phrase_spans=torch.tensor(spans, dtype=torch.long).reshape(-1, 2),
             phrase_words=_pad(phrase_words),
             video_ids=video_ids,
-            video_index=torch.tensor([row[e.video_id] for e in examples], dtype=torch.long),
+            video_index=torch.tensor(video_index, dtype=torch.long),
             features=features,
             frame_mask=mask,
             timestamps=times,

@@ -18,9 +18,10 @@ plan points their output at the features they came from.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -77,28 +78,56 @@ class TextIndex:
 
 
 # -- the plan ------------------------------------------------------------------------------------
+Span = tuple[int, int]  # (start, length) in a plan's index buffer
+
+
+class _Indices:
+    """Collects a plan's index lists into one flat list: one tensor, one transfer to a device."""
+
+    def __init__(self) -> None:
+        self.values: list[int] = []
+
+    def add(self, rows: Sequence[int]) -> Span:
+        start = len(self.values)
+        self.values.extend(rows)
+        return start, len(rows)
+
+
 @dataclass(frozen=True)
 class Gather:
-    """How to collect one argument of a group: rows of one or several chunks of a value type."""
+    """How to collect one argument of a group: rows of one or several chunks of a value type.
+
+    ``rows``/``parts`` are views of the plan's index buffer at ``rows_at``/``parts_at``
+    (:meth:`bind`), so that moving a plan to a device moves one tensor.
+    """
 
     vtype: VType
     chunks: tuple[int, ...]
     start: int = 0  # one chunk, a contiguous run of rows: a view, no copy
     length: int = 0
-    rows: Tensor | None = None  # else these rows (of their chunk) ...
-    parts: Tensor | None = None  # ... each in chunk ``chunks[parts[i]]`` (several chunks)
+    rows_at: Span | None = None  # else these rows (of their chunk) ...
+    parts_at: Span | None = None  # ... each in chunk ``chunks[parts[i]]`` (several chunks)
+    rows: Tensor | None = None
+    parts: Tensor | None = None
 
     @staticmethod
-    def of(vtype: VType, addresses: Sequence[Address], device: torch.device | None) -> Gather:
+    def of(vtype: VType, addresses: Sequence[Address], indices: _Indices) -> Gather:
         chunks = tuple(sorted({c for c, _ in addresses}))
         rows = [r for _, r in addresses]
         if len(chunks) == 1:
             if rows == list(range(rows[0], rows[0] + len(rows))):
                 return Gather(vtype, chunks, rows[0], len(rows))
-            return Gather(vtype, chunks, rows=torch.tensor(rows, device=device))
+            return Gather(vtype, chunks, rows_at=indices.add(rows))
         part = {c: i for i, c in enumerate(chunks)}
-        parts = torch.tensor([part[c] for c, _ in addresses], device=device)
-        return Gather(vtype, chunks, rows=torch.tensor(rows, device=device), parts=parts)
+        parts = indices.add([part[c] for c, _ in addresses])
+        return Gather(vtype, chunks, rows_at=indices.add(rows), parts_at=parts)
+
+    def bind(self, index: Tensor) -> Gather:
+        """The gather with its row tensors as views of ``index`` (the plan's buffer)."""
+        if self.rows_at is None:
+            return self
+        parts = index.narrow(0, *self.parts_at) if self.parts_at is not None else None
+        return replace(self, rows=index.narrow(0, *self.rows_at), parts=parts)
 
     def take(self, store: Mapping[VType, list[Value]], name: str) -> Tensor | None:
         """The gathered rows of one field (``"weights"``, ``"vector"``, ...) of the chunks."""
@@ -132,9 +161,21 @@ class VideoGather:
     window: Gather
     features: Gather
 
+    def bind(self, index: Tensor) -> VideoGather:
+        return VideoGather(self.window.bind(index), self.features.bind(index))
+
     def fetch(self, store: Mapping[VType, list[Value]]) -> Video:
         feats, mask = self.features.take(store, "features"), self.features.take(store, "mask")
         return Video(feats, self.window.take(store, "weights"), mask)  # type: ignore[arg-type]
+
+
+def _bind(arg: Any, index: Tensor) -> Any:
+    """A group argument (None, a gather or a tuple of them) bound to an index buffer."""
+    if arg is None:
+        return None
+    if isinstance(arg, tuple):
+        return tuple(a.bind(index) for a in arg)
+    return arg.bind(index)
 
 
 @dataclass
@@ -148,14 +189,17 @@ class Group:
     nodes: list[int]
     args: list[Any] = field(default_factory=list)  # per slot: None, a gather or a tuple of them
     chunk: int = -1  # the output's chunk in its type's list
-    tree_index: Tensor | None = None  # [G] long, the tree of each row
+    trees_at: Span = (0, 0)  # where ``trees`` lie in the plan's index buffer
+    tree_index: Tensor | None = None  # [G] long, the tree of each row (a view of the buffer)
 
 
 class Plan:
     """Groups, gathers and output addresses for one batch of trees (built once per batch).
 
     ``video_index[b]`` is the row of tree ``b``'s video in the encoded videos; ``text_index``
-    defaults to ``TextIndex(trees)``. Index tensors are made on ``device``.
+    defaults to ``TextIndex(trees)``. A plan is pure bookkeeping over the trees, so the data
+    pipeline builds it with the batch (:class:`~stair.data.batch.QABatch`, in the loader's
+    workers); its index tensors are views of one buffer on ``device``, moved by :meth:`to`.
     """
 
     def __init__(
@@ -172,8 +216,8 @@ class Plan:
         if len(video_rows) != len(self.trees):
             raise ExecutionError(f"{len(video_rows)} video rows for {len(self.trees)} trees")
         self.num_videos = max(video_rows, default=-1) + 1
-        self.device = torch.device(device) if device is not None else None
         self.groups = self._group(self.trees)
+        indices = _Indices()
         # chunk 0 of Text and Video: the phrase embeddings and the encoded videos
         counts = {VType.TEXT: 1, VType.VIDEO: 1}
         self.where: dict[tuple[int, int], tuple[int, int]] = {}  # (tree, node) -> (group, row)
@@ -188,7 +232,7 @@ class Plan:
                 self.where[(b, nid)] = (g, row)
                 address[(b, nid)] = (group.chunk, row)
             group.args = [
-                self._slot(group, slot, address, features, video_rows)
+                self._slot(group, slot, address, features, video_rows, indices)
                 for slot in range(len(sig.params))
             ]
             if sig.returns is VType.VIDEO:
@@ -200,12 +244,36 @@ class Plan:
                         if arg is not None
                         else (group.chunk, row)
                     )
-            group.tree_index = torch.tensor(group.trees, device=self.device)
-        self.roots: dict[VType, tuple[Tensor, Gather]] = {}
+            group.trees_at = indices.add(group.trees)
+        self._roots: dict[VType, tuple[Span, Gather]] = {}
         for vtype in {t.type for t in self.trees}:
             rows = [b for b, t in enumerate(self.trees) if t.type is vtype]
-            gather = Gather.of(vtype, [address[(b, 0)] for b in rows], self.device)
-            self.roots[vtype] = (torch.tensor(rows, device=self.device), gather)
+            gather = Gather.of(vtype, [address[(b, 0)] for b in rows], indices)
+            self._roots[vtype] = (indices.add(rows), gather)
+        self._bind(torch.tensor(indices.values, dtype=torch.long, device=device))
+
+    def _bind(self, index: Tensor) -> None:
+        self.index = index
+        for group in self.groups:
+            group.args = [_bind(a, index) for a in group.args]
+            group.tree_index = index.narrow(0, *group.trees_at)
+        self.roots: dict[VType, tuple[Tensor, Gather]] = {
+            t: (index.narrow(0, *at), gather.bind(index)) for t, (at, gather) in self._roots.items()
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.index.device
+
+    def to(self, device: torch.device | str) -> Plan:
+        """The plan with its index tensors on ``device`` (itself when they are there already)."""
+        index = self.index.to(device, non_blocking=True)
+        if index is self.index:
+            return self
+        moved = copy.copy(self)
+        moved.groups = [replace(g) for g in self.groups]
+        moved._bind(index)
+        return moved
 
     @staticmethod
     def _group(trees: Sequence[ModuleTree]) -> list[Group]:
@@ -234,16 +302,17 @@ class Plan:
         address: dict[tuple[int, int], Address],
         features: dict[tuple[int, int], Address],
         video_rows: list[int],
+        indices: _Indices,
     ) -> Any:
         first = self.trees[group.trees[0]].nodes[group.nodes[0]].args[slot]
         if first is None:
             return None
         if isinstance(first, tuple):
             return tuple(
-                self._gather(group, slot, i, address, features, video_rows)
+                self._gather(group, slot, i, address, features, video_rows, indices)
                 for i in range(len(first))
             )
-        return self._gather(group, slot, None, address, features, video_rows)
+        return self._gather(group, slot, None, address, features, video_rows, indices)
 
     def _gather(
         self,
@@ -253,6 +322,7 @@ class Plan:
         address: dict[tuple[int, int], Address],
         features: dict[tuple[int, int], Address],
         video_rows: list[int],
+        indices: _Indices,
     ) -> Gather | VideoGather:
         window: list[Address] = []
         feats: list[Address] = []
@@ -272,10 +342,8 @@ class Plan:
             if vtype is VType.VIDEO:
                 feats.append(self._feature_address(leaf, b, features, video_rows))
         if vtype is VType.VIDEO:
-            return VideoGather(
-                Gather.of(vtype, window, self.device), Gather.of(vtype, feats, self.device)
-            )
-        return Gather.of(vtype, window, self.device)
+            return VideoGather(Gather.of(vtype, window, indices), Gather.of(vtype, feats, indices))
+        return Gather.of(vtype, window, indices)
 
 
 def _kinds(node: Node) -> tuple:

@@ -16,7 +16,7 @@ import torch
 
 from stair.data.batch import QABatch
 from stair.data.text import WordVocab, tokenize
-from stair.executor import TextIndex
+from stair.executor import Plan, TextIndex
 from stair.heads import AnswerVocabulary
 from stair.programs.sampling import DEFAULT_VOCABULARY, PhraseVocabulary
 from stair.programs.signatures import VType
@@ -90,6 +90,7 @@ def fake_batch(
     concepts = vocabularies["concepts"]
     answers = AnswerVocabulary(vocabularies["answers"], vocabularies["max_count"])
     text_index = TextIndex(trees)
+    video_index = [b % V for b in range(B)]
     questions, spans = [], []
     for b in range(B):
         ids = words.encode(list(FILLER[:3]))
@@ -120,11 +121,11 @@ def fake_batch(
         qids=[f"q{b}" for b in range(B)],
         trees=list(trees),
         questions=torch.tensor([q + [0] * (L - len(q)) for q in questions]),
-        text_index=text_index,
+        plan=Plan(trees, video_index, text_index),
         phrase_spans=torch.tensor(spans, dtype=torch.long).reshape(-1, 2),
         phrase_words=torch.tensor([p + [0] * (Lp - len(p)) for p in phrase_ids]).reshape(-1, Lp),
         video_ids=[f"v{v}" for v in range(V)],
-        video_index=torch.tensor([b % V for b in range(B)]),
+        video_index=torch.tensor(video_index),
         features=features,
         frame_mask=mask,
         timestamps=torch.arange(frames).float()[None].expand(V, -1) * 0.5 * mask,

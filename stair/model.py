@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from stair.data.batch import QABatch
 from stair.data.text import WordVocab
 from stair.encoders import QuestionEncoder, VideoEncoder, VideoKind, phrase_vectors
-from stair.executor import Plan, Trace, execute
+from stair.executor import Trace, execute
 from stair.heads import AnswerVocabulary, TypedAnswerHead
 from stair.modules import ConceptBank, build_modules
 from stair.values import Video
@@ -120,8 +120,7 @@ class STAIRModel(nn.Module):
     def forward(self, batch: QABatch) -> ModelOutput:
         video = self.encode_videos(batch.features, batch.frame_mask)
         text, _ = self.encode_text(batch)
-        plan = Plan(batch.trees, batch.video_index.tolist(), batch.text_index, video.mask.device)
-        trace = execute(plan, self.nmn, text, video, self.bank)
+        trace = execute(batch.plan.to(video.mask.device), self.nmn, text, video, self.bank)
         with torch.autocast(video.features.device.type, enabled=False):  # answers in fp32
             logits, valid = self.head(trace, self.bank.embeddings)
         return ModelOutput(logits, valid, trace, text)
