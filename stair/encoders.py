@@ -125,7 +125,7 @@ class QuestionEncoder(nn.Module):
     def forward(self, words: Tensor) -> tuple[Tensor, Tensor]:
         if not self.training and not torch.is_grad_enabled() and word_lstm.supported(self.lstm):
             # inference: input gates looked up per word (stair.word_lstm), same results
-            return word_lstm.bilstm_from_table(self._gates(self.embed, self.lstm), self.lstm, words)
+            return word_lstm.bilstm_from_table(self._gates(self.embed, self.lstm), words)
         states, last = run_lstm(self.lstm, self.dropout(self.embed(words)), (words != 0).sum(-1))
         return states, last
 

@@ -21,31 +21,37 @@ from torch import Tensor, nn
 
 
 class GateTable:
-    """``[V, 2, 4H]`` input gates of every word for both directions of ``lstm``, cached.
+    """Input gates ``[V * 2, 4H]`` of every word for both directions of ``lstm``, and ``W_hh``.
 
-    The cache is rebuilt when a weight changes (optimiser step, ``load_state_dict``, ``.to()``):
-    it is keyed by each tensor's storage and version counter.
+    Row ``2 v + d`` holds word ``v``'s gates for direction ``d``; both tables have their gates
+    reordered to ``(i, f, o, g)`` so that one sigmoid covers the first three. The cache is
+    rebuilt when a weight changes (optimiser step, ``load_state_dict``, ``.to()``): it is keyed
+    by each tensor's storage and version counter.
     """
 
     def __init__(self) -> None:
         self._key: tuple | None = None
-        self._table: Tensor | None = None
+        self._tables: tuple[Tensor, Tensor] | None = None
 
-    def __call__(self, embed: nn.Embedding, lstm: nn.LSTM) -> Tensor:
+    def __call__(self, embed: nn.Embedding, lstm: nn.LSTM) -> tuple[Tensor, Tensor]:
+        """``(gates [V * 2, 4H], w_hh [2, H, 4H])``, both in ``(i, f, o, g)`` order."""
         weights = [embed.weight, *lstm._flat_weights]
         key = (torch.is_inference_mode_enabled(), *((w.data_ptr(), w._version) for w in weights))
         if key != self._key:
+            H = lstm.hidden_size
+            order = torch.cat([torch.arange(2 * H), torch.arange(3 * H, 4 * H),
+                               torch.arange(2 * H, 3 * H)]).to(embed.weight.device)  # fmt: skip
             with torch.no_grad():
                 E = embed.weight  # (V, W)
-                rows = [
-                    E @ getattr(lstm, f"weight_ih_l0{s}").T
-                    + getattr(lstm, f"bias_ih_l0{s}")
-                    + getattr(lstm, f"bias_hh_l0{s}")
-                    for s in ("", "_reverse")
-                ]  # 2 x (V, 4H)
-                self._table = torch.stack(rows, dim=1).contiguous()  # (V, 2, 4H)
+                rows, w_hh = [], []
+                for s in ("", "_reverse"):
+                    bias = getattr(lstm, f"bias_ih_l0{s}") + getattr(lstm, f"bias_hh_l0{s}")
+                    rows.append((E @ getattr(lstm, f"weight_ih_l0{s}").T + bias)[:, order])
+                    w_hh.append(getattr(lstm, f"weight_hh_l0{s}")[order].T)  # (H, 4H)
+                table = torch.stack(rows, dim=1).reshape(-1, 4 * H).contiguous()
+                self._tables = table, torch.stack(w_hh).contiguous()
             self._key = key
-        return self._table
+        return self._tables  # type: ignore[return-value]
 
 
 def supported(lstm: nn.LSTM) -> bool:
@@ -57,34 +63,36 @@ def supported(lstm: nn.LSTM) -> bool:
 
 
 @torch.no_grad()
-def bilstm_from_table(table: Tensor, lstm: nn.LSTM, words: Tensor) -> tuple[Tensor, Tensor]:
-    """Run the BiLSTM over word ids ``[N, L]`` (0 = padding, at the end) from the gate table.
+def bilstm_from_table(tables: tuple[Tensor, Tensor], words: Tensor) -> tuple[Tensor, Tensor]:
+    """Run the BiLSTM over word ids ``[N, L]`` (0 = padding, at the end) from its gate tables.
 
-    Returns word states ``[N, L, 2H]`` (zeros on padding) and the last states ``[N, 2H]``
-    (forward at each sequence's last word, backward at its first), as ``run_lstm`` does.
+    ``tables``: what :class:`GateTable` gives. Returns word states ``[N, L, 2H]`` (zeros on
+    padding) and the last states ``[N, 2H]`` (forward at each sequence's last word, backward at
+    its first), as ``run_lstm`` does.
     """
+    table, w_hh = tables
     N, L = words.shape
-    H = lstm.hidden_size
+    H = w_hh.shape[1]
     lengths, order = (words != 0).sum(-1).clamp_min(1).sort(descending=True)
     steps = int(lengths[0]) if N else 0
     words = words.index_select(0, order)[:, :steps]
     pos = torch.arange(steps, device=words.device)
     inside = pos < lengths[:, None]  # (N, S)
     reverse = torch.where(inside, lengths[:, None] - 1 - pos, pos)  # (N, S)
-    # step t reads word t (forward) and word len-1-t (backward): rows (S, 2, N) of the table
+    # step t reads word t (forward) and word len-1-t (backward): table rows (S, 2, N)
     ids = torch.stack([words, words.gather(1, reverse)]).permute(2, 0, 1) * 2
     ids[:, 1] += 1  # the backward direction's half of each word's row
-    gates = table.view(-1, table.shape[-1]).index_select(0, ids.flatten())
-    gates = gates.view(steps, 2, N, 4 * H)
-    w_hh = torch.stack([lstm.weight_hh_l0, lstm.weight_hh_l0_reverse]).transpose(1, 2)  # (2,H,4H)
-    out = gates.new_zeros(steps, 2, N, H)
+    out = table.new_zeros(steps, 2, N, H)
     live = inside.sum(0).tolist()  # rows still inside their sequence at each step: a prefix
-    h = c = gates.new_zeros(2, N, H)
+    h = c = table.new_zeros(2, N, H)
     for t, n in enumerate(live):
-        g = torch.baddbmm(gates[t, :, :n], h[:, :n], w_hh)  # (2, n, 4H)
-        i, f, cell, o = g.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c[:, :n] + torch.sigmoid(i) * torch.tanh(cell)
-        h = out[t, :, :n] = torch.sigmoid(o) * torch.tanh(c)
+        # this step's input gates, gathered per step (no [S, 2, N, 4H] buffer)
+        g = table.index_select(0, ids[t, :, :n].flatten()).view(2, n, 4 * H)
+        g = g.baddbmm_(h[:, :n], w_hh)  # (2, n, 4H)
+        gates = torch.sigmoid(g[..., : 3 * H])
+        i, f, o = gates.chunk(3, dim=-1)
+        c = torch.addcmul(i * torch.tanh(g[..., 3 * H :]), f, c[:, :n])
+        h = out[t, :, :n] = o * torch.tanh(c)
     forward = out[:, 0].transpose(0, 1)  # (N, S, H), zeros past each length
     # the backward states back in word order (past a sequence's end: zeros, never written)
     backward = out[:, 1].transpose(0, 1).gather(1, reverse[..., None].expand(-1, -1, H))
