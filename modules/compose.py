@@ -6,10 +6,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from einops import einsum
 from torch import nn
 
-from stair.modules.common import SimilarityLogit
+from stair.modules.common import SimilarityLogit, project, weighted_sum
 from stair.modules.registry import register
 from stair.values import Bool, Concept, Text
 
@@ -31,7 +30,7 @@ class ToAction(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, verb: Text | Concept, object: Concept | Text) -> Concept:
-        hidden = F.gelu(self.verb(verb.vector) + self.object(object.vector))
+        hidden = F.gelu(project(self.verb, verb) + project(self.object, object))
         return Concept(self.out(hidden))
 
 
@@ -52,7 +51,7 @@ class Choose(nn.Module):
     def forward(self, first: Concept | Text, second: Concept | Text, value: Concept) -> Concept:
         options = torch.stack([first.vector, second.vector], dim=1)  # (B, 2, D)
         logits = F.cosine_similarity(options, value.vector[:, None], dim=-1) * self.log_scale.exp()
-        mixed = einsum(logits.softmax(-1), options, "b k, b k d -> b d")
+        mixed = weighted_sum(logits.softmax(-1), options)
         return Concept(mixed, option=logits)
 
 
@@ -69,4 +68,4 @@ class Equals(nn.Module):
         self.similarity = SimilarityLogit(dim)
 
     def forward(self, first: Concept | Text, second: Concept | Text) -> Bool:
-        return Bool(self.similarity(first.vector, second.vector))
+        return Bool(self.similarity(first, second.vector))

@@ -24,7 +24,7 @@ class Exists(nn.Module):
         self.similarity = SimilarityLogit(dim)
 
     def forward(self, item: Concept | Text, items: Concept) -> Bool:
-        return Bool(self.similarity(item.vector, items.vector))
+        return Bool(self.similarity(item, items.vector))
 
 
 @register
@@ -41,7 +41,7 @@ class ExistsFrame(nn.Module):
         self.similarity = SimilarityLogit(dim)
 
     def forward(self, item: Concept | Text, video: Video) -> Frames:
-        logits = self.similarity(item.vector[:, None], video.features)  # (B, T)
+        logits = self.similarity(item, video.features)  # (B, T)
         probs = torch.sigmoid(logits) * video.focus
         return Frames(torch.where(video.mask, probs, 0), video.mask)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-from einops import einsum, rearrange
+from einops import rearrange
 from torch import nn
 
-from stair.modules.common import match_frames, time_attention
+from stair.modules.common import match_frames, project, time_attention, weighted_sum
 from stair.modules.registry import register
 from stair.values import Category, Concept, Text, Video
 
@@ -39,12 +39,12 @@ class Filter(nn.Module):
         B, _, D = video.features.shape
         query = self.queries[self._row[switch]].expand(B, D)  # (B, D)
         if text is not None:
-            query = query + self.text_query(text.vector)
+            query = query + project(self.text_query, text)
         attn = time_attention(match_frames(video.features, query), video.focus, video.mask)
         # padded frames get exactly zero attention, so their content never reaches the sum
-        pooled = einsum(attn, video.features, "b t, b t d -> b d")  # (B, D)
+        pooled = weighted_sum(attn, video.features)  # (B, D)
         if text is not None:
-            pooled = pooled * (1 + torch.tanh(self.text_gate(text.vector)))
+            pooled = pooled * (1 + torch.tanh(project(self.text_gate, text)))
         return Concept(self.out[switch.value](pooled))
 
 
@@ -66,7 +66,7 @@ class FilterFrame(nn.Module):
     def forward(self, switch: Category, video: Video, text: Concept | Text | None = None) -> Video:
         feats = self.frame[switch.value](video.features)  # (B, T, D)
         if text is not None:
-            scale, shift = rearrange(self.film(text.vector), "b (two d) -> two b 1 d", two=2)
+            scale, shift = rearrange(project(self.film, text), "b (two d) -> two b 1 d", two=2)
             feats = feats * (1 + torch.tanh(scale)) + shift
         feats = torch.where(video.mask[..., None], feats, 0)
         return Video(feats, video.focus, video.mask)

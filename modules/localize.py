@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stair.modules.common import match_frames
+from stair.modules.common import match_frames, project
 from stair.modules.registry import register
 from stair.values import Concept, Frames, Text, Video
 
@@ -28,6 +28,6 @@ class Localize(nn.Module):
         self.bias = nn.Parameter(torch.zeros(()))
 
     def forward(self, video: Video, action: Concept | Text) -> Frames:
-        logits = match_frames(video.features, self.query(action.vector)) + self.bias  # (B, T)
+        logits = match_frames(video.features, project(self.query, action)) + self.bias  # (B, T)
         probs = torch.sigmoid(logits) * video.focus
         return Frames(torch.where(video.mask, probs, 0), video.mask)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import torch
-from einops import einsum
 from torch import Tensor, nn
 
+from stair.modules.common import weighted_sum
 from stair.modules.registry import register
 from stair.values import Concept, ExecutionError, Extreme, Text, Video
 
@@ -45,15 +45,15 @@ class Superlative(nn.Module):
         D = video.features.shape[-1]
         if candidates:
             cands = torch.stack([c.vector for c in candidates], dim=1)  # (B, K, D)
-            pattern = "b t d, b k d -> b k t"
+            logits = torch.bmm(self.query(cands), video.features.transpose(1, 2))  # (B, K, T)
         elif actions is not None:
             cands = actions  # (A, D): every action of the bank, shared by the batch
-            pattern = "b t d, k d -> b k t"
+            logits = (video.features @ self.query(cands).T).transpose(1, 2)  # (B, A, T)
         else:
             raise ExecutionError(
                 "Superlative over every action needs the concept bank's actions (pass bank=...)"
             )
-        logits = einsum(video.features, self.query(cands), pattern) / math.sqrt(D) + self.bias
+        logits = logits / math.sqrt(D) + self.bias
         presence = torch.sigmoid(logits) * video.focus[:, None]  # (B, K, T)
         duration = presence.sum(-1)  # (B, K): soft number of frames each candidate lasts
         if switch is Extreme.MIN and not candidates:
@@ -63,4 +63,4 @@ class Superlative(nn.Module):
         pick = torch.softmax(sign * duration / self.log_tau.exp(), dim=-1)  # (B, K)
         if cands.dim() == 2:
             return Concept(pick @ cands)
-        return Concept(einsum(pick, cands, "b k, b k d -> b d"))
+        return Concept(weighted_sum(pick, cands))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ from stair.modules.registry import MODULES, context_of
 from stair.programs.signatures import SIGNATURES, VType
 from stair.programs.switches import Switch
 from stair.programs.tree import ModuleTree, Node, Phrase, VideoInput
-from stair.values import VALUE_TYPES, ExecutionError, Text, Value, Video
+from stair.values import VALUE_TYPES, ExecutionError, Text, Value, Video, tensor_fields
 
 Address = tuple[int, int]  # (chunk, row) in the chunk list of one value type
 
@@ -109,6 +109,10 @@ class Gather:
     parts_at: Span | None = None  # ... each in chunk ``chunks[parts[i]]`` (several chunks)
     rows: Tensor | None = None
     parts: Tensor | None = None
+    # phrases (Text): all rows that this module slot reads in the batch, and ours among them
+    union_at: Span | None = None
+    offset: int = 0
+    union: Tensor | None = None
 
     @staticmethod
     def of(vtype: VType, addresses: Sequence[Address], indices: _Indices) -> Gather:
@@ -124,10 +128,13 @@ class Gather:
 
     def bind(self, index: Tensor) -> Gather:
         """The gather with its row tensors as views of ``index`` (the plan's buffer)."""
-        if self.rows_at is None:
-            return self
-        parts = index.narrow(0, *self.parts_at) if self.parts_at is not None else None
-        return replace(self, rows=index.narrow(0, *self.rows_at), parts=parts)
+        views = {
+            name: index.narrow(0, *at)
+            for name, at in (("rows", self.rows_at), ("parts", self.parts_at),
+                             ("union", self.union_at))
+            if at is not None
+        }  # fmt: skip
+        return replace(self, **views) if views else self
 
     def take(self, store: Mapping[VType, list[Value]], name: str) -> Tensor | None:
         """The gathered rows of one field (``"weights"``, ``"vector"``, ...) of the chunks."""
@@ -147,7 +154,7 @@ class Gather:
     def fetch(self, store: Mapping[VType, list[Value]]) -> Value:
         """The gathered rows as a value of the gather's type."""
         cls = VALUE_TYPES[self.vtype]
-        return cls(**{f.name: self.take(store, f.name) for f in fields(cls)})
+        return cls(**{name: self.take(store, name) for name in tensor_fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,8 @@ class Plan:
         self.num_videos = max(video_rows, default=-1) + 1
         self.groups = self._group(self.trees)
         indices = _Indices()
+        # (module, slot, item) -> phrase rows each group reads there, for the unions
+        self._phrases: dict[tuple, list[tuple[Group, int, int | None, list[int]]]] = {}
         # chunk 0 of Text and Video: the phrase embeddings and the encoded videos
         counts = {VType.TEXT: 1, VType.VIDEO: 1}
         self.where: dict[tuple[int, int], tuple[int, int]] = {}  # (tree, node) -> (group, row)
@@ -245,12 +254,35 @@ class Plan:
                         else (group.chunk, row)
                     )
             group.trees_at = indices.add(group.trees)
+        self._unite_phrases(indices)
         self._roots: dict[VType, tuple[Span, Gather]] = {}
         for vtype in {t.type for t in self.trees}:
             rows = [b for b, t in enumerate(self.trees) if t.type is vtype]
             gather = Gather.of(vtype, [address[(b, 0)] for b in rows], indices)
             self._roots[vtype] = (indices.add(rows), gather)
         self._bind(torch.tensor(indices.values, dtype=torch.long, device=device))
+
+    def _unite_phrases(self, indices: _Indices) -> None:
+        """Give the phrase gathers of a module slot read by several groups their union.
+
+        A module's phrase-side layers (:func:`stair.modules.common.project`) then run once over
+        the union instead of once per group: one weight read, one larger matmul.
+        """
+        for users in self._phrases.values():
+            if len(users) < 2:
+                continue
+            union_at = indices.add([r for *_, rows in users for r in rows])
+            offset = 0
+            for group, slot, item, rows in users:
+                arg = group.args[slot]
+                gather = arg[item] if item is not None else arg
+                united = replace(gather, union_at=union_at, offset=offset)
+                if item is None:
+                    group.args[slot] = united
+                else:
+                    group.args[slot] = (*arg[:item], united, *arg[item + 1 :])
+                offset += len(rows)
+        del self._phrases
 
     def _bind(self, index: Tensor) -> None:
         self.index = index
@@ -343,6 +375,9 @@ class Plan:
                 feats.append(self._feature_address(leaf, b, features, video_rows))
         if vtype is VType.VIDEO:
             return VideoGather(Gather.of(vtype, window, indices), Gather.of(vtype, feats, indices))
+        if vtype is VType.TEXT:
+            users = self._phrases.setdefault((group.module, slot, item), [])
+            users.append((group, slot, item, [r for _, r in window]))
         return Gather.of(vtype, window, indices)
 
 
@@ -410,10 +445,27 @@ def _context_names(cls: type[nn.Module]) -> tuple[str, ...]:
 
 
 class _Context:
-    """What modules may ask for besides their arguments, computed at most once per batch."""
+    """What modules may ask for besides their arguments, computed at most once per batch.
 
-    def __init__(self, bank: nn.Module | None) -> None:
+    Also the batch-wide projections of phrases: ``layer`` over the union of a module slot's
+    phrase rows, computed when the first group asks (:attr:`Text.projections`).
+    """
+
+    def __init__(self, bank: nn.Module | None, text: Tensor | None = None) -> None:
         self.bank, self._actions = bank, None
+        self.text = text
+        self._projected: dict[tuple[Span, nn.Module], Tensor] = {}
+
+    def phrases(self, gather: Gather, value: Text) -> Text:
+        """``value`` (the gathered phrases) with the projections of ``gather``'s union."""
+
+        def projections(layer: nn.Module) -> Tensor:
+            key = (gather.union_at, layer)
+            if key not in self._projected:
+                self._projected[key] = layer(self.text.index_select(0, gather.union))
+            return self._projected[key].narrow(0, gather.offset, len(value))
+
+        return Text(value.vector, projections)
 
     def get(self, name: str) -> Any:
         if name == "actions":
@@ -430,13 +482,16 @@ def _call(module: nn.Module, switch: Switch | None, args: list[Any], ctx: _Conte
     return module(switch, *args, **kwargs) if switch is not None else module(*args, **kwargs)
 
 
-def _fetch(store: dict[VType, list[Value]], arg: Any) -> Any:
+def _fetch(store: dict[VType, list[Value]], arg: Any, ctx: _Context) -> Any:
     """A group argument from the chunks: a value, a tuple of values (variadic) or None."""
     if arg is None:
         return None
     if isinstance(arg, tuple):
-        return tuple(a.fetch(store) for a in arg)
-    return arg.fetch(store)
+        return tuple(_fetch(store, a, ctx) for a in arg)
+    value = arg.fetch(store)
+    if isinstance(arg, Gather) and arg.union is not None:
+        return ctx.phrases(arg, value)
+    return value
 
 
 def execute(
@@ -457,10 +512,10 @@ def execute(
     if len(video) < plan.num_videos:
         raise ExecutionError(f"{len(video)} videos, but the plan reads row {plan.num_videos - 1}")
     store: dict[VType, list[Value]] = {VType.TEXT: [Text(text)], VType.VIDEO: [video]}
-    ctx = _Context(bank)
+    ctx = _Context(bank, text)
     outputs: list[Value] = []
     for group in plan.groups:
-        args = [_fetch(store, a) for a in group.args]
+        args = [_fetch(store, a, ctx) for a in group.args]
         out = _call(modules[group.module], group.switch, args, ctx)
         returns = SIGNATURES[group.module].returns
         if not isinstance(out, VALUE_TYPES[returns]) or len(out) != len(group.nodes):

@@ -27,9 +27,10 @@ Gold tensors come from the symbolic executor's values (:func:`gold_tensor`, :fun
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
@@ -77,37 +78,40 @@ class Vocabulary(NamedTuple):
     embeddings: Tensor
 
 
+@functools.cache
+def tensor_fields(cls: type[Value]) -> tuple[str, ...]:
+    """The tensor fields of a value type (fields with ``metadata={"tensor": False}`` are not)."""
+    return tuple(f.name for f in fields(cls) if f.metadata.get("tensor", True))
+
+
 @dataclass(frozen=True, eq=False)
 class Value:
-    """Base of the value types: row gathering and concatenation over the tensor fields."""
+    """Base of the value types: row gathering and concatenation over the tensor fields.
+
+    Row operations give a value of the same type from its tensor fields only: other fields
+    (per-batch helpers such as :attr:`Text.projections`) do not survive them.
+    """
 
     vtype: ClassVar[VType]
 
     def _tensors(self) -> dict[str, Tensor | None]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in tensor_fields(type(self))}
 
     def __len__(self) -> int:
         return next(t for t in self._tensors().values() if t is not None).shape[0]
 
     def index(self: V, rows: Tensor) -> V:
         """The rows ``rows`` (a long tensor) of every field."""
-        return replace(
-            self,
-            **{
-                k: None if t is None else t.index_select(0, rows)
-                for k, t in self._tensors().items()
-            },
-        )
+        return type(self)(**{
+            k: None if t is None else t.index_select(0, rows) for k, t in self._tensors().items()
+        })  # fmt: skip
 
     def narrow(self: V, start: int, length: int) -> V:
         """Rows ``start .. start + length`` as views (no copy)."""
-        return replace(
-            self,
-            **{
-                k: None if t is None else t.narrow(0, start, length)
-                for k, t in self._tensors().items()
-            },
-        )
+        return type(self)(**{
+            k: None if t is None else t.narrow(0, start, length)
+            for k, t in self._tensors().items()
+        })  # fmt: skip
 
     @classmethod
     def cat(cls: type[V], values: Sequence[V]) -> V:
@@ -115,9 +119,9 @@ class Value:
         if len(values) == 1:
             return values[0]
         out: dict[str, Tensor | None] = {}
-        for f in fields(cls):
-            parts = [getattr(v, f.name) for v in values]
-            out[f.name] = None if any(p is None for p in parts) else torch.cat(parts)
+        for name in tensor_fields(cls):
+            parts = [getattr(v, name) for v in values]
+            out[name] = None if any(p is None for p in parts) else torch.cat(parts)
         return cls(**out)
 
 
@@ -366,9 +370,17 @@ class Count(Value):
 
 @dataclass(frozen=True, eq=False)
 class Text(Value):
-    """A phrase argument encoded as a vector ``[B, D]`` (from the question, or the phrase)."""
+    """A phrase argument encoded as a vector ``[B, D]`` (from the question, or the phrase).
+
+    ``projections``, when the executor gives one, returns ``layer(vector)`` for a module's
+    layer from a projection of the batch's phrases computed once for all the groups that read
+    them (:func:`stair.modules.common.project`); the result is the same.
+    """
 
     vector: Tensor
+    projections: Callable[[torch.nn.Module], Tensor] | None = field(
+        default=None, metadata={"tensor": False}
+    )
     vtype = VType.TEXT
 
     def explain(

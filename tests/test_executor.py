@@ -136,6 +136,32 @@ def test_one_call_per_group_and_groups_cover_every_node_once():
     assert heights == sorted(heights)
 
 
+def test_phrase_layers_run_once_per_module_slot():
+    modules, bank, video, plan, text, _ = _setup(MIX, dtype=torch.float32)
+    filters = [g for g in plan.groups if g.module == "Filter" and g.args[1] is not None]
+    phrases = [g for g in filters if g.args[1].vtype is VType.TEXT]
+    assert len(phrases) >= 2 and all(g.args[1].union is not None for g in phrases)
+    rows = []
+    modules["Filter"].text_query.register_forward_hook(lambda m, a, o: rows.append(len(a[0])))
+    execute(plan, modules, text.float(), video, bank)
+    # one call over the phrases of every group, one per group that reads a computed concept
+    assert len(rows) == 1 + len(filters) - len(phrases)
+    assert sum(len(g.nodes) for g in phrases) in rows
+
+
+def test_plan_moves_its_index_buffer_and_keeps_the_original():
+    plan = Plan(MIX[:10], [b % 3 for b in range(10)])
+    assert plan.to("cpu") is plan
+    moved = plan.to("meta")
+    assert moved.index.device.type == "meta" and plan.index.device.type == "cpu"
+    for old, new in zip(plan.groups, moved.groups):
+        assert new.tree_index.device.type == "meta" and old.tree_index.device.type == "cpu"
+        assert new.tree_index.shape == old.tree_index.shape and new.trees == old.trees
+    gathers = [a for g in moved.groups for a in g.args if hasattr(a, "rows") and a.rows is not None]
+    assert gathers and all(a.rows.device.type == "meta" for a in gathers)
+    assert all(rows.device.type == "meta" for rows, _ in moved.roots.values())
+
+
 def test_trace_access_and_roots():
     trees = MIX[:12]
     modules, bank, video, plan, text, _ = _setup(trees, dtype=torch.float32)
