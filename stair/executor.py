@@ -5,6 +5,14 @@ arguments); groups run in order of height, each as ONE call of its module on the
 (DESIGN.md section 8). A group's output is kept whole as a *chunk*; a node's value is a row of a
 chunk, so "scattering back" costs nothing, and a later group gathers its inputs from the chunks
 with index tensors computed once per batch by :class:`Plan` (a contiguous run of rows is a view).
+The plan is bookkeeping over the trees only, so the data pipeline builds it with the batch (in
+the loader's workers); its index tensors are views of one buffer, moved to a device at once.
+
+Phrase arguments are the one input every group could read from the start. Where several groups
+of a module read phrases in the same slot, the plan gives them the union of their rows, and a
+phrase-side layer of the module (``project(self.query, action)``) runs once over that union,
+each group reading its rows of the result: one weight read and one larger matmul instead of
+one per group (:attr:`Text.projections`).
 
 Inputs: the phrase embeddings ``text [P, D]`` (row of each phrase occurrence: :class:`TextIndex`),
 the encoded videos ``video`` (``[NV, T, D]``, each encoded once even when several questions share

@@ -10,6 +10,7 @@ from stair.data.dataset import DatasetFormatError
 from stair.data.qa_dataset import VideoBatchSampler
 from stair.data.synth_build import SynthConfig, build_synth_dataset
 from stair.data.text import WordVocab, tokenize
+from stair.executor import Plan
 from stair.programs import compile_program, to_tokens
 
 
@@ -130,3 +131,27 @@ def test_batch_moves_to_a_device(synth):
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader())).to(torch.device("cpu"))
     assert batch.features.device.type == "cpu" and batch.golds[0][0].device.type == "cpu"
+
+
+def test_batches_carry_their_plan_and_move_it(synth):
+    dm = QADataModule(str(synth), batch_size=8)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    plan = batch.plan
+    assert plan.trees == batch.trees and batch.text_index is plan.text_index
+    assert plan.num_videos == len(batch.video_ids)
+    covered = sorted((b, n) for g in plan.groups for b, n in zip(g.trees, g.nodes))
+    assert covered == sorted((b, n.id) for b, t in enumerate(batch.trees) for n in t.nodes)
+    moved = batch.to("meta")
+    assert moved.plan.index.device.type == "meta" and plan.index.device.type == "cpu"
+
+
+def test_plans_cross_from_loader_workers_intact(synth):
+    dm = QADataModule(str(synth), batch_size=8, num_workers=1)
+    dm.setup("fit")
+    batch = next(iter(dm.loader("val")))
+    local = Plan(batch.trees, batch.video_index.tolist())
+    assert torch.equal(batch.plan.index, local.index)
+    for got, want in zip(batch.plan.groups, local.groups):
+        assert (got.module, got.trees, got.nodes) == (want.module, want.trees, want.nodes)
+        assert torch.equal(got.tree_index, want.tree_index)
