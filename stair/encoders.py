@@ -12,7 +12,8 @@ Pure ``nn.Module``s, batched and masked:
   local ``transformers`` model with the same interface.
 - :func:`phrase_vectors` embeds the phrase arguments of the module trees: the mean of the
   question's word states over the phrase's span, or, when the question does not contain the
-  phrase, the phrase's own words run through the same question encoder. Deterministic.
+  phrase, of the phrase's own words run through the same question encoder (in the same run as
+  the questions). Deterministic.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from einops import einsum
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -130,36 +131,48 @@ class QuestionEncoder(nn.Module):
         return states, last
 
 
-def span_weights(spans: Tensor, length: int) -> Tensor:
-    """Averaging weights ``[P, L]`` over each span ``[start, end)`` (rows with -1: zeros)."""
-    pos = torch.arange(length, device=spans.device)
-    inside = (pos >= spans[:, :1]) & (pos < spans[:, 1:]) & (spans[:, :1] >= 0)
-    return inside.float() / inside.sum(-1, keepdim=True).clamp_min(1)
+def pool_spans(states: Tensor, tree_of: Tensor, spans: Tensor) -> Tensor:
+    """The mean of each phrase's span of its question's word states: ``[P, H]``, 0 if missing.
+
+    ``states [B, L, H]``; ``tree_of [P]``: the question of each phrase; ``spans [P, 2]``:
+    ``[start, end)`` or ``(-1, -1)``. Reads only the span's rows (a few words, not ``L``).
+    """
+    B, L, H = states.shape
+    P = spans.shape[0]
+    lengths = (spans[:, 1] - spans[:, 0]).clamp_min(0)  # (P,)
+    width = max(int(lengths.max()), 1) if P else 1
+    offsets = torch.arange(width, device=spans.device)
+    rows = tree_of[:, None] * L + (spans[:, :1] + offsets).clamp(0, L - 1)  # (P, W)
+    words = states.reshape(B * L, H).index_select(0, rows.flatten()).view(P, width, H)
+    weights = (offsets < lengths[:, None]) / lengths.clamp_min(1)[:, None]  # (P, W)
+    return torch.bmm(weights.to(states.dtype)[:, None], words)[:, 0]
 
 
 def phrase_vectors(
     encoder: nn.Module,
-    states: Tensor,
+    questions: Tensor,
     tree_of: Tensor,
     spans: Tensor,
     phrase_words: Tensor,
-) -> Tensor:
-    """The embedding ``[P, H]`` of every phrase occurrence of a batch.
+) -> tuple[Tensor, Tensor]:
+    """The embedding ``[P, H]`` of every phrase occurrence of a batch, and sentences ``[B, H]``.
 
-    ``states [B, L, H]``: the question encoder's word states; ``tree_of [P]``: the question of
-    each phrase row; ``spans [P, 2]``: its span in the question's words or ``(-1, -1)``;
-    ``phrase_words [P, Lp]``: its own word ids, encoded by ``encoder`` where the span is missing.
+    ``questions [B, L]``: word ids; ``tree_of [P]``: the question of each phrase row;
+    ``spans [P, 2]``: its span in the question's words or ``(-1, -1)``; ``phrase_words
+    [P, Lp]``: its own word ids. A phrase is the mean of the question's word states over its span;
+    where the question lacks it, the mean of its own words' states. One run of ``encoder``
+    encodes the questions and those phrases together.
     """
-    P = spans.shape[0]
-    if P == 0:
-        return states.new_zeros(0, states.shape[-1])
-    weights = span_weights(spans, states.shape[1]).to(states.dtype)  # (P, L)
-    out = einsum(weights, states.index_select(0, tree_of), "p l, p l h -> p h")
+    B, L = questions.shape
     missing = (spans[:, 0] < 0).nonzero().flatten()
+    own = phrase_words.index_select(0, missing)  # (M, Lp)
+    width = max(L, own.shape[1])
+    words = torch.cat([F.pad(questions, (0, width - L)), F.pad(own, (0, width - own.shape[1]))])
+    states, last = encoder(words)  # (B + M, width, H), (B + M, H)
+    out = pool_spans(states[:B], tree_of, spans)
     if len(missing):
-        words = phrase_words.index_select(0, missing)
-        own, _ = encoder(words)  # (M, Lp, H)
-        real = (words != 0).to(own.dtype)
-        pooled = einsum(real, own, "m l, m l h -> m h") / real.sum(-1, keepdim=True).clamp_min(1)
+        real = (words[B:] != 0).to(states.dtype)  # (M, width)
+        real = real / real.sum(-1, keepdim=True).clamp_min(1)
+        pooled = torch.bmm(real[:, None], states[B:])[:, 0]
         out = out.index_copy(0, missing, pooled.to(out.dtype))
-    return out
+    return out, last[:B]

@@ -110,10 +110,10 @@ class STAIRModel(nn.Module):
 
     def encode_text(self, batch: QABatch) -> tuple[Tensor, Tensor]:
         """Phrase vectors ``[P, H]`` (rows of ``batch.text_index``) and sentences ``[B, H]``."""
-        states, sentence = self.question_encoder(batch.questions)
-        tree_of = torch.as_tensor(batch.text_index.tree_of, device=states.device, dtype=torch.long)
-        phrases = phrase_vectors(
-            self.question_encoder, states, tree_of, batch.phrase_spans, batch.phrase_words
+        words = batch.questions
+        tree_of = torch.as_tensor(batch.text_index.tree_of, device=words.device, dtype=torch.long)
+        phrases, sentence = phrase_vectors(
+            self.question_encoder, words, tree_of, batch.phrase_spans, batch.phrase_words
         )
         return self.text_proj(phrases), sentence
 

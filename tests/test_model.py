@@ -92,12 +92,16 @@ def test_phrase_vectors_pool_spans_or_encode_the_phrase():
     spans = torch.tensor([[1, 3], [-1, -1], [0, 1]])
     words = torch.tensor([[4, 5, 0], [11, 12, 0], [7, 0, 0]])
     tree_of = torch.tensor([0, 0, 1])
-    out = phrase_vectors(enc, states, tree_of, spans, words)
+    out, sentences = phrase_vectors(enc, questions, tree_of, spans, words)
+    torch.testing.assert_close(sentences, sentence)
     torch.testing.assert_close(out[0], states[0, 1:3].mean(0))
     torch.testing.assert_close(out[2], states[1, 0])
     own, _ = enc(words[1:2, :2])
     torch.testing.assert_close(out[1], own[0].mean(0))
-    torch.testing.assert_close(phrase_vectors(enc, states, tree_of, spans, words), out)
+    torch.testing.assert_close(phrase_vectors(enc, questions, tree_of, spans, words)[0], out)
+    with torch.enable_grad():  # the packed nn.LSTM path agrees with the inference one
+        trained, _ = phrase_vectors(enc, questions, tree_of, spans, words)
+    torch.testing.assert_close(trained.detach(), out, atol=1e-6, rtol=1e-5)
 
 
 def test_pretrained_question_encoder_from_a_local_folder(tmp_path):
