@@ -2,7 +2,7 @@
 
 Times the whole model (video and question encoders, phrase embeddings, planning, the batched
 executor, the typed answer head; for training also the answer, intermediate and grounding losses,
-the backward pass and the AdamW step) on batches of AGQA-shaped module trees
+the backward pass and the AdamW step, fused as in training) on batches of AGQA-shaped module trees
 (``stair.programs.sampling``) with random features and random typed golds
 (:mod:`stair.fake_batch`), at two settings measured in one run:
 
@@ -115,7 +115,7 @@ def bench_setting(
     eval_data = _batches(voc, EVAL_BATCH, max(1, batches * size // EVAL_BATCH), per_video, device)
     _reset_peak(device)
     model = LitSTAIR(voc, hidden=hidden, word_dim=word_dim).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = model.optimizer()  # the one training uses (fused AdamW)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def train() -> None:

@@ -247,17 +247,26 @@ class LitSTAIR(L.LightningModule):
         ]
 
     # -- optimisation ------------------------------------------------------------------------
-    def configure_optimizers(self) -> Any:
+    def optimizer(self) -> torch.optim.AdamW:
+        """AdamW, without weight decay on biases, norms, embeddings and the concept bank.
+
+        The fused kernel (one pass over every parameter) where the parameters' device has one.
+        """
         hp = self.hparams
         decay, no_decay = [], []
         for name, param in self.model.named_parameters():
             flat = param.dim() < 2 or "embed" in name or name.startswith("bank.")
             (no_decay if flat else decay).append(param)
-        optimizer = torch.optim.AdamW(
+        fused = all(p.device.type in ("cpu", "cuda") for p in (*decay, *no_decay))
+        return torch.optim.AdamW(
             [{"params": decay, "weight_decay": hp.weight_decay},
              {"params": no_decay, "weight_decay": 0.0}],
-            lr=hp.lr,
+            lr=hp.lr, fused=fused or None,
         )  # fmt: skip
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = self.optimizer()
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warm = max(1, int(hp.warmup * total))
 
