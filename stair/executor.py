@@ -105,41 +105,47 @@ class _Indices:
 class Gather:
     """How to collect one argument of a group: rows of one or several chunks of a value type.
 
-    ``rows``/``parts`` are views of the plan's index buffer at ``rows_at``/``parts_at``
-    (:meth:`bind`), so that moving a plan to a device moves one tensor.
+    ``rows`` (and a phrase gather's ``union``) are views of the plan's index buffer at
+    ``rows_at`` (``union_at``) (:meth:`bind`), so that moving a plan to a device moves one
+    tensor. Rows from several chunks index their concatenation, computed when the plan is built.
     """
 
     vtype: VType
     chunks: tuple[int, ...]
     start: int = 0  # one chunk, a contiguous run of rows: a view, no copy
     length: int = 0
-    rows_at: Span | None = None  # else these rows (of their chunk) ...
-    parts_at: Span | None = None  # ... each in chunk ``chunks[parts[i]]`` (several chunks)
+    rows_at: Span | None = None  # else these rows (of the chunks concatenated, if ``several``)
+    several: bool = False
     rows: Tensor | None = None
-    parts: Tensor | None = None
     # phrases (Text): all rows that this module slot reads in the batch, and ours among them
     union_at: Span | None = None
     offset: int = 0
     union: Tensor | None = None
 
     @staticmethod
-    def of(vtype: VType, addresses: Sequence[Address], indices: _Indices) -> Gather:
-        chunks = tuple(sorted({c for c, _ in addresses}))
+    def of(
+        vtype: VType, addresses: Sequence[Address], indices: _Indices, sizes: Mapping[int, int]
+    ) -> Gather:
+        """``sizes``: the rows of each computed chunk (chunk 0, the inputs, may be any size)."""
+        # several chunks are concatenated with chunk 0 last, so every offset is known here
+        chunks = tuple(sorted({c for c, _ in addresses}, key=lambda c: (c == 0, c)))
         rows = [r for _, r in addresses]
         if len(chunks) == 1:
             if rows == list(range(rows[0], rows[0] + len(rows))):
                 return Gather(vtype, chunks, rows[0], len(rows))
             return Gather(vtype, chunks, rows_at=indices.add(rows))
-        part = {c: i for i, c in enumerate(chunks)}
-        parts = indices.add([part[c] for c, _ in addresses])
-        return Gather(vtype, chunks, rows_at=indices.add(rows), parts_at=parts)
+        offsets, total = {}, 0
+        for c in chunks:
+            offsets[c] = total
+            total += sizes.get(c, 0)
+        flat = [offsets[c] + r for c, r in addresses]
+        return Gather(vtype, chunks, rows_at=indices.add(flat), several=True)
 
     def bind(self, index: Tensor) -> Gather:
         """The gather with its row tensors as views of ``index`` (the plan's buffer)."""
         views = {
             name: index.narrow(0, *at)
-            for name, at in (("rows", self.rows_at), ("parts", self.parts_at),
-                             ("union", self.union_at))
+            for name, at in (("rows", self.rows_at), ("union", self.union_at))
             if at is not None
         }  # fmt: skip
         return replace(self, **views) if views else self
@@ -149,10 +155,8 @@ class Gather:
         parts = [getattr(store[self.vtype][c], name) for c in self.chunks]
         if any(p is None for p in parts):
             return None
-        if self.parts is not None:
-            sizes = torch.tensor([len(p) for p in parts], device=self.rows.device)
-            offsets = sizes.cumsum(0) - sizes
-            return torch.cat(parts).index_select(0, offsets[self.parts] + self.rows)
+        if self.several:
+            return torch.cat(parts).index_select(0, self.rows)
         if self.rows is not None:
             return parts[0].index_select(0, self.rows)
         if self.start == 0 and self.length == len(parts[0]):
@@ -237,6 +241,7 @@ class Plan:
         self._phrases: dict[tuple, list[tuple[Group, int, int | None, list[int]]]] = {}
         # chunk 0 of Text and Video: the phrase embeddings and the encoded videos
         counts = {VType.TEXT: 1, VType.VIDEO: 1}
+        self._sizes: dict[VType, dict[int, int]] = {}  # rows of each computed chunk
         self.where: dict[tuple[int, int], tuple[int, int]] = {}  # (tree, node) -> (group, row)
         address: dict[tuple[int, int], Address] = {}
         features: dict[tuple[int, int], Address] = {}
@@ -244,6 +249,7 @@ class Plan:
             sig = SIGNATURES[group.module]
             group.chunk = counts.get(sig.returns, 0)
             counts[sig.returns] = group.chunk + 1
+            self._sizes.setdefault(sig.returns, {})[group.chunk] = len(group.nodes)
             keeps = getattr(MODULES.get(group.module), "keeps_features", None)
             for row, (b, nid) in enumerate(zip(group.trees, group.nodes)):
                 self.where[(b, nid)] = (g, row)
@@ -266,8 +272,11 @@ class Plan:
         self._roots: dict[VType, tuple[Span, Gather]] = {}
         for vtype in {t.type for t in self.trees}:
             rows = [b for b, t in enumerate(self.trees) if t.type is vtype]
-            gather = Gather.of(vtype, [address[(b, 0)] for b in rows], indices)
+            gather = Gather.of(
+                vtype, [address[(b, 0)] for b in rows], indices, self._sizes.get(vtype, {})
+            )
             self._roots[vtype] = (indices.add(rows), gather)
+        del self._sizes
         self._bind(torch.tensor(indices.values, dtype=torch.long, device=device))
 
     def _unite_phrases(self, indices: _Indices) -> None:
@@ -382,11 +391,14 @@ class Plan:
             if vtype is VType.VIDEO:
                 feats.append(self._feature_address(leaf, b, features, video_rows))
         if vtype is VType.VIDEO:
-            return VideoGather(Gather.of(vtype, window, indices), Gather.of(vtype, feats, indices))
+            sizes = self._sizes.get(vtype, {})
+            return VideoGather(
+                Gather.of(vtype, window, indices, sizes), Gather.of(vtype, feats, indices, sizes)
+            )
         if vtype is VType.TEXT:
             users = self._phrases.setdefault((group.module, slot, item), [])
             users.append((group, slot, item, [r for _, r in window]))
-        return Gather.of(vtype, window, indices)
+        return Gather.of(vtype, window, indices, self._sizes.get(vtype, {}))
 
 
 def _kinds(node: Node) -> tuple:
