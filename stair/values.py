@@ -98,7 +98,8 @@ class Value:
         return {name: getattr(self, name) for name in tensor_fields(type(self))}
 
     def __len__(self) -> int:
-        return next(t for t in self._tensors().values() if t is not None).shape[0]
+        # the first field is never optional (features, probs, vector, logit, logits)
+        return getattr(self, tensor_fields(type(self))[0]).shape[0]
 
     def index(self: V, rows: Tensor) -> V:
         """The rows ``rows`` (a long tensor) of every field."""
