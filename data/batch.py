@@ -9,7 +9,7 @@ field               shape / type        meaning
 qids                list[str]           question ids
 trees               list[ModuleTree]    the compiled programs (gold, or generated)
 questions           long [B, L]         word ids of the questions (0 = padding)
-plan                Plan                the executor's groups and gathers (stair.executor),
+plan                Plan                the executor's groups and gathers (stair.plan),
                                         built with the batch; ``plan.text_index`` maps phrase
                                         occurrences to rows ``P``
 phrase_spans        long [P, 2]         ``[start, end)`` of row ``p``'s phrase in its question's
@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from stair.executor import Plan, TextIndex
+from stair.plan import Plan, TextIndex
 from stair.programs import ModuleTree
 
 

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset, Sampler
 from stair.data.batch import QABatch
 from stair.data.feature_store import FeatureStore
 from stair.data.text import WordVocab, find_span, tokenize
-from stair.executor import Plan, TextIndex
+from stair.plan import Plan, TextIndex
 from stair.programs import ModuleTree
 from stair.values import choose_options, tree_golds
 

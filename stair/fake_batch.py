@@ -16,8 +16,8 @@ import torch
 
 from stair.data.batch import QABatch
 from stair.data.text import WordVocab, tokenize
-from stair.executor import Plan, TextIndex
 from stair.heads import AnswerVocabulary
+from stair.plan import Plan, TextIndex
 from stair.programs.sampling import DEFAULT_VOCABULARY, PhraseVocabulary
 from stair.programs.signatures import VType
 from stair.programs.tree import ModuleTree, Phrase

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stair.executor import Group, Trace
+from stair.executor import Trace
 from stair.modules import ConceptBank
+from stair.plan import Group
 from stair.values import Concept, Frames, Value, Video
 
 

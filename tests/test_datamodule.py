@@ -10,7 +10,7 @@ from stair.data.dataset import DatasetFormatError
 from stair.data.qa_dataset import VideoBatchSampler
 from stair.data.synth_build import SynthConfig, build_synth_dataset
 from stair.data.text import WordVocab, tokenize
-from stair.executor import Plan
+from stair.plan import Plan
 from stair.programs import compile_program, to_tokens
 
 
