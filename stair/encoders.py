@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from stair import word_lstm
+from stair.modules.common import weighted_sum
 
 VideoKind = Literal["lstm", "transformer"]
 
@@ -145,7 +146,7 @@ def pool_spans(states: Tensor, tree_of: Tensor, spans: Tensor) -> Tensor:
     rows = tree_of[:, None] * L + (spans[:, :1] + offsets).clamp(0, L - 1)  # (P, W)
     words = states.reshape(B * L, H).index_select(0, rows.flatten()).view(P, width, H)
     weights = (offsets < lengths[:, None]) / lengths.clamp_min(1)[:, None]  # (P, W)
-    return torch.bmm(weights.to(states.dtype)[:, None], words)[:, 0]
+    return weighted_sum(weights.to(states.dtype), words)
 
 
 def phrase_vectors(
@@ -173,6 +174,6 @@ def phrase_vectors(
     if len(missing):
         real = (words[B:] != 0).to(states.dtype)  # (M, width)
         real = real / real.sum(-1, keepdim=True).clamp_min(1)
-        pooled = torch.bmm(real[:, None], states[B:])[:, 0]
+        pooled = weighted_sum(real, states[B:])
         out = out.index_copy(0, missing, pooled.to(out.dtype))
     return out, last[:B]
