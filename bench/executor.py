@@ -1,6 +1,6 @@
 """Benchmark: per-sample vs batched execution of AGQA-shaped module trees (questions/s).
 
-Draws a random mix of every AGQA template shape (``stair.programs.sampling``), random phrase
+Draws a random mix of every AGQA template shape (``stair.testing.programs``), random phrase
 embeddings and padded random videos (several questions per video), and times, in one run, the
 plain recursive executor (``execute_single``, one question at a time) against the batched
 executor (``Plan`` + ``execute``, planning included) for inference (no grad) and training
@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 import torch
 
-from stair.executor import Plan, execute, execute_single
+from stair.engine.executor import Plan, execute, execute_single
 from stair.modules import ConceptBank, build_modules
-from stair.programs.sampling import sample_trees
 from stair.programs.signatures import VType
+from stair.testing.programs import sample_trees
 from stair.values import Bool, Concept, Count, Value, Video
 
 log = logging.getLogger("bench.executor")

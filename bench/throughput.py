@@ -3,8 +3,8 @@
 Times the whole model (video and question encoders, phrase embeddings, planning, the batched
 executor, the typed answer head; for training also the answer, intermediate and grounding losses,
 the backward pass and the AdamW step, fused as in training) on batches of AGQA-shaped module trees
-(``stair.programs.sampling``) with random features and random typed golds
-(:mod:`stair.fake_batch`), at two settings measured in one run:
+(``stair.testing.programs``) with random features and random typed golds
+(:mod:`stair.testing.batch`), at two settings measured in one run:
 
 - ``paper``: hidden 512, T = 8 clips of 4096-d features (AGQA's RX features), 300-d words, an
   AGQA-sized concept bank (36 objects, 25 relations, 157 actions) and word vocabulary, batch 64;
@@ -37,10 +37,10 @@ from collections.abc import Callable
 
 import torch
 
-from stair.data.batch import QABatch
-from stair.fake_batch import AGQA_CONCEPTS, fake_batch, fake_vocabularies
-from stair.lit import LitSTAIR
-from stair.programs.sampling import sample_trees
+from stair.engine.batch import QABatch
+from stair.testing.batch import AGQA_CONCEPTS, fake_batch, fake_vocabularies
+from stair.testing.programs import sample_trees
+from stair.train.system import LitSTAIR
 
 log = logging.getLogger("bench.throughput")
 

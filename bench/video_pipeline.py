@@ -5,7 +5,7 @@ frames/s and end-to-end videos/s (``stair features``' loop: guarded decoding in 
 overlapping extraction, written to an HDF5 store), each in fp32 and under bf16 autocast.
 
 By default the videos are generated first (not timed): 20 mp4s of 10 s at 240p with moving
-coloured shapes, written with ``stair.data.video_writer.write_mp4`` into a temporary folder.
+coloured shapes, written with ``stair.data.video.writer.write_mp4`` into a temporary folder.
 ``--videos DIR`` measures existing files instead; ``--quick`` is a small run for a smoke test.
 
     python bench/video_pipeline.py [--quick] [--videos DIR] [--backbone resnet18] [--device cpu]
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from stair.cli.features import extract, list_videos
-from stair.data.features import FeatureExtractor
-from stair.data.video import Sampling, read_video
-from stair.data.video_writer import write_mp4
+from stair.data.video.backbone import FeatureExtractor
+from stair.data.video.reader import Sampling, read_video
+from stair.data.video.writer import write_mp4
 
 
 def shapes_video(seconds: float, fps: int, height: int, width: int, seed: int) -> np.ndarray:

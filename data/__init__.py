@@ -1,5 +1,5 @@
 """Data: video decoding, feature extraction and store, the synthetic benchmark, dataset readers.
 
-Submodules are imported where they are used (``from stair.data.video import read_video``), so
+Submodules are imported where they are used (``from stair.data.video.reader import read_video``), so
 that importing ``stair.data`` itself stays cheap.
 """

@@ -1,7 +1,8 @@
-"""The LightningDataModule that serves :class:`~stair.data.batch.QABatch` es from a dataset folder.
+"""The LightningDataModule that serves :class:`~stair.engine.batch.QABatch` es from a dataset
+folder.
 
 A dataset folder is the synthetic benchmark's format (:mod:`stair.data.dataset`) — also what
-:mod:`stair.data.agqa_prepare` writes for AGQA: ``questions/<split>.jsonl``, ``vocab.json``,
+:mod:`stair.data.agqa.prepare` writes for AGQA: ``questions/<split>.jsonl``, ``vocab.json``,
 ``meta.json``, ``features.h5`` and optionally ``scene_graphs.json``. Programs are the gold ones
 (compiled from each record's AGQA program). With ``programs`` (a file of generated ones, e.g. from
 ``stair generator predict``) every evaluation split ``<split>`` is also served as
@@ -22,11 +23,11 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from stair.data.dataset import DatasetFormatError, QuestionRecord, iter_questions
-from stair.data.feature_store import FeatureStore
 from stair.data.qa_dataset import Collate, QADataset, QAExample, VideoBatchSampler
-from stair.data.text import WordVocab, tokenize
-from stair.heads import AnswerVocabulary
+from stair.data.video.store import FeatureStore
+from stair.engine.heads import AnswerVocabulary
 from stair.programs import ModuleTree, ProgramError, compile_program, from_json, from_tokens
+from stair.programs.text import WordVocab, tokenize
 
 log = logging.getLogger(__name__)
 TEST_SPLITS = ("test", "test_novel", "test_more_steps")
@@ -128,7 +129,7 @@ class QADataModule(L.LightningDataModule):
             return
         if not self.synthesize:
             raise DatasetFormatError(self.root, "", "no dataset here (run `stair synth --out DIR`)")
-        from stair.data.synth_build import SynthConfig, build_synth_dataset
+        from stair.data.synth.build import SynthConfig, build_synth_dataset
 
         log.info("generating the synthetic benchmark into %s", self.root)
         build_synth_dataset(self.root, SynthConfig(), progress=True)

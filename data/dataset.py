@@ -9,7 +9,7 @@
       vocab.json                objects, relations, actions (phrase, verb, object, base,
                                 implied relations), verbs, furniture, answers
       meta.json                 format, seed, sizes, fps, frames, dim, held-out compositions, ...
-      features.h5               symbolic renderer output (a stair.data.feature_store store)
+      features.h5               symbolic renderer output (a stair.data.video.store store)
       videos/<video_id>.mp4     optional, video renderer output (H.264)
 
 **A question line** (``questions/<split>.jsonl``)::
@@ -33,10 +33,10 @@
   ``structural`` (query / verify / logic / choose / compare), ``answer_type`` (binary: yes/no or
   before/after; open), ``steps`` (modules in the compiled tree), ``time_expr`` (video, before,
   after, while, between, or tag for Compare's before-or-after), ``indirect`` (an indirect
-  reference is used), ``compositions`` (see :mod:`stair.data.synth_splits`), ``novel`` (holds a
+  reference is used), ``compositions`` (see :mod:`stair.data.synth.splits`), ``novel`` (holds a
   held-out composition), ``split``.
 
-**features.h5** is a feature store (:mod:`stair.data.feature_store`): ``/videos/<video_id>``
+**features.h5** is a feature store (:mod:`stair.data.video.store`): ``/videos/<video_id>``
 float32 ``[T, D]``, attributes ``backbone="symbolic"``, ``frames``, ``fps``, ``timestamps``; read
 it with ``FeatureStore(path)`` or :meth:`SynthDataset.features`.
 
@@ -57,8 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from stair.data.agqa_files import DatasetFormatError
-from stair.data.synth_vocab import Vocab
+from stair.data.agqa.files import DatasetFormatError
+from stair.data.synth.vocab import Vocab
 from stair.programs import SceneGraph, SceneGraphError, load_scene_graphs
 
 __all__ = [
@@ -297,7 +297,7 @@ class SynthDataset:
 
     def features(self, video_id: str) -> np.ndarray:
         """Symbolic features of a video, float32 ``[T, D]`` (from ``features.h5``)."""
-        from stair.data.feature_store import FeatureStore
+        from stair.data.video.store import FeatureStore
 
         if self._store is None:
             self._store = FeatureStore(self.root / "features.h5")

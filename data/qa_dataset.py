@@ -1,4 +1,4 @@
-"""Questions as training examples, and their collation into :class:`~stair.data.batch.QABatch`.
+"""Questions as training examples, and their collation into :class:`~stair.engine.batch.QABatch`.
 
 A :class:`QAExample` is everything about one question that does not depend on the batch: its
 compiled tree, word ids, answer index, gold values (still as JSON: they become tensors in the
@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from stair.data.batch import QABatch
-from stair.data.feature_store import FeatureStore
-from stair.data.text import WordVocab, find_span, tokenize
-from stair.plan import Plan, TextIndex
+from stair.data.video.store import FeatureStore
+from stair.engine.batch import QABatch
+from stair.engine.plan import Plan, TextIndex
 from stair.programs import ModuleTree
+from stair.programs.text import WordVocab, find_span, tokenize
 from stair.values import choose_options, tree_golds
 
 

@@ -1,7 +1,7 @@
 """STAIR's scene-graph schema: what happens in a video, frame by frame.
 
 The symbolic executor reads it; the synthetic benchmark writes it; AGQA's pickled graphs are
-converted to it (:mod:`stair.programs.agqa_graph`). As JSON::
+converted to it (:mod:`stair.data.agqa.graph`). As JSON::
 
     {
       "video_id": "v00042",

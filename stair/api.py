@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from stair.audit.explain import Explanation, explain_batch
 from stair.data.datamodule import Vocabularies
 from stair.data.qa_dataset import Collate, QAExample
-from stair.data.text import WordVocab, tokenize
 from stair.errors import StairError
-from stair.explain import Explanation, explain_batch
 from stair.programs import ModuleTree, compile_program, execute, load_scene_graphs
+from stair.programs.text import WordVocab, tokenize
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
 
@@ -100,7 +100,7 @@ class STAIR:
                 f"{video!r} is not a video file or .npy, and no dataset (data=) is given"
             )
         if self._store is None:
-            from stair.data.feature_store import FeatureStore
+            from stair.data.video.store import FeatureStore
 
             self._store = FeatureStore(self.data / "features.h5")
         feats, attrs = self._store.get(str(video))
@@ -108,8 +108,8 @@ class STAIR:
         return str(video), feats, stamps, None
 
     def _featurise(self, path: Path) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
-        from stair.data.features import FeatureExtractor
-        from stair.data.video import Sampling, file_id, read_video
+        from stair.data.video.backbone import FeatureExtractor
+        from stair.data.video.reader import Sampling, file_id, read_video
 
         settings = self.vocabularies.extra.get("features", {})
         backbone = settings.get("backbone")
@@ -173,7 +173,7 @@ def load(
     device: str = "cpu",
 ) -> STAIR:
     """A trained model from its checkpoint (no other file needed), ready to :meth:`~STAIR.ask`."""
-    from stair.lit import LitSTAIR
+    from stair.train.system import LitSTAIR
 
     path = Path(checkpoint)
     if not path.exists():
@@ -189,7 +189,7 @@ class GeneratedPrograms:
     ``num_beams``), as a module tree."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", num_beams: int = 1) -> None:
-        from stair.programs.generator_lit import load_generator
+        from stair.generator.system import load_generator
 
         if not Path(checkpoint).exists():
             raise AskError(f"no program-generator checkpoint at {checkpoint}")

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stair.data.agqa_features import I3DFeatures, RXFeatures
-from stair.data.agqa_files import (
+from stair.data.agqa.features import I3DFeatures, RXFeatures
+from stair.data.agqa.files import (
     AGQACsvRow,
     DatasetFormatError,
     iter_balanced,
     iter_csv,
     load_balanced,
 )
-from stair.data.feature_store import MissingFeaturesError
+from stair.data.video.store import MissingFeaturesError
 
 TRAIN = {
     "YSKX3-8": {

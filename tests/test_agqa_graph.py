@@ -5,8 +5,8 @@ import pickle
 
 import pytest
 
+from stair.data.agqa.graph import from_agqa, load_agqa_names, load_agqa_scene_graphs
 from stair.programs import SceneGraphError, compile_program, execute
-from stair.programs.agqa_graph import from_agqa, load_agqa_names, load_agqa_scene_graphs
 
 
 def _agqa_video() -> dict:

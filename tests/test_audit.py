@@ -11,8 +11,8 @@ import pytest
 
 from stair.cli import main
 from stair.data.datamodule import QADataModule
-from stair.data.synth_build import SynthConfig, build_synth_dataset
-from stair.lit import LitSTAIR
+from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.train.system import LitSTAIR
 from tests.tiny_synth import one_torch_thread  # noqa: F401  (small models: one torch thread)
 
 COUNT = "Count(lying on a bed, Localize(after, sitting on a chair))"
@@ -82,8 +82,8 @@ def test_ask_without_a_program_uses_the_generator(trained, tmp_path, capsys):
     """``stair ask --generator DIR`` with no ``--program``: the generator writes the program."""
     import torch
 
-    from stair.programs.generator_data import GeneratorDataModule
-    from stair.programs.generator_model import ProgramGenerator, build_seq2seq, t5_config
+    from stair.generator.data import GeneratorDataModule
+    from stair.generator.model import ProgramGenerator, build_seq2seq, t5_config
 
     data, ckpt = trained
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from stair.cli import main
-from stair.lit import LitSTAIR
+from stair.train.system import LitSTAIR
 from tests.tiny_synth import one_torch_thread, tiny_root  # noqa: F401
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -46,7 +46,7 @@ def test_fit_checkpoint_test_predict(data, tmp_path, caplog, capsys):
     model = LitSTAIR.load_from_checkpoint(ckpt).eval()  # the checkpoint alone
     assert model.hparams.hidden == 16 and model.hparams.vocabularies["words"]
 
-    with caplog.at_level(logging.INFO, logger="stair.lit"):
+    with caplog.at_level(logging.INFO, logger="stair.train.system"):
         assert main(["test", *config, *small, f"--ckpt_path={ckpt}"]) == 0
     tables = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test results")]
     assert len(tables) == 1 and "acc" in tables[0]  # one table, a column per split

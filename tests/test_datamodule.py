@@ -8,10 +8,10 @@ import torch
 from stair.data.datamodule import QADataModule
 from stair.data.dataset import DatasetFormatError
 from stair.data.qa_dataset import VideoBatchSampler
-from stair.data.synth_build import SynthConfig, build_synth_dataset
-from stair.data.text import WordVocab, tokenize
-from stair.plan import Plan
+from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.engine.plan import Plan
 from stair.programs import compile_program, to_tokens
+from stair.programs.text import WordVocab, tokenize
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from stair.data.dataset import DatasetFormatError, SynthDataset, iter_questions
-from stair.data.feature_store import FeatureStore
-from stair.data.synth_build import SynthConfig, build_synth_dataset
-from stair.data.synth_render import EntityEmbeddings, SymbolicRenderConfig, render_features
-from stair.data.synth_video import Stage, VideoRenderConfig, render_video
-from stair.data.synth_vocab import DEFAULT_VOCAB
-from stair.data.synth_world import generate_world
+from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.data.synth.render import EntityEmbeddings, SymbolicRenderConfig, render_features
+from stair.data.synth.video import Stage, VideoRenderConfig, render_video
+from stair.data.synth.vocab import DEFAULT_VOCAB
+from stair.data.synth.world import generate_world
+from stair.data.video.store import FeatureStore
 from stair.errors import StairError
 
 

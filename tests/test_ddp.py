@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     import lightning as L
     import torch
     from stair.data.datamodule import QADataModule
-    from stair.lit import LitSTAIR
+    from stair.train.system import LitSTAIR
 
     torch.set_num_threads(1)
     L.seed_everything(0, verbose=False)

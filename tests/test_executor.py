@@ -11,11 +11,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stair.executor import Plan, TextIndex, execute, execute_single
+from stair.engine.executor import Plan, TextIndex, execute, execute_single
 from stair.modules import MODULES, ConceptBank, build_modules
 from stair.programs import ModuleTree, compile_program
-from stair.programs.sampling import TEMPLATES, sample_program, sample_trees
 from stair.programs.signatures import VType
+from stair.testing.programs import TEMPLATES, sample_program, sample_trees
 from stair.values import Bool, Concept, Count, ExecutionError, Frames, Value, Video
 from tests import tree_strategies
 

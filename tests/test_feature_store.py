@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-import stair.data.features
+import stair.data.video.backbone
 from stair.cli import main
-from stair.data.feature_store import (
+from stair.data.video.store import (
     FeatureStore,
     FeatureStoreError,
     FeatureStoreWriter,
@@ -24,7 +24,7 @@ from stair.data.feature_store import (
     parts_dir,
     report_path,
 )
-from stair.data.video_writer import write_mp4
+from stair.data.video.writer import write_mp4
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -78,7 +78,7 @@ def test_a_killed_writer_keeps_committed_videos_and_resumes(tmp_path):
     crash = textwrap.dedent(
         f"""
         import os, numpy as np
-        from stair.data.feature_store import FeatureStoreWriter
+        from stair.data.video.store import FeatureStoreWriter
         w = FeatureStoreWriter({str(path)!r}, {META!r}, commit_every=2)
         for i in range(3):
             w.add(f"v{{i}}", np.full((3, 4), i, np.float32), [0, 1, 2], 25.0)
@@ -127,9 +127,9 @@ def video_dir(tmp_path) -> Path:
 
 def test_cli_extracts_resumes_and_reports(tmp_path, video_dir, monkeypatch, capsys):
     calls = []
-    real_call = stair.data.features.FeatureExtractor.__call__
+    real_call = stair.data.video.backbone.FeatureExtractor.__call__
     monkeypatch.setattr(
-        stair.data.features.FeatureExtractor,
+        stair.data.video.backbone.FeatureExtractor,
         "__call__",
         lambda self, frames: calls.append(len(frames)) or real_call(self, frames),
     )

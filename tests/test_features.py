@@ -7,7 +7,7 @@ import pytest
 import torch
 import torchvision
 
-from stair.data.features import FeatureExtractor, FeatureModelError, is_video_model
+from stair.data.video.backbone import FeatureExtractor, FeatureModelError, is_video_model
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -12,14 +12,14 @@ from lightning import Trainer, seed_everything
 from transformers import LogitsProcessorList, T5Config, T5ForConditionalGeneration
 
 from stair.cli import main
-from stair.data.synth_build import SynthConfig, build_synth_dataset
-from stair.data.text import tokenize
+from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.generator.data import NONCE_WORDS, GeneratorDataModule, with_unseen_words
+from stair.generator.grammar import GrammarConstraint
+from stair.generator.model import ProgramGenerator, build_seq2seq, t5_config
+from stair.generator.system import GeneratorLit, load_generator
+from stair.generator.target import from_target, marker, to_target
 from stair.programs import ModuleTree, check, from_tokens
-from stair.programs.generator_data import NONCE_WORDS, GeneratorDataModule, with_unseen_words
-from stair.programs.generator_lit import GeneratorLit, load_generator
-from stair.programs.generator_model import ProgramGenerator, build_seq2seq, t5_config
-from stair.programs.generator_target import from_target, marker, to_target
-from stair.programs.grammar import GrammarConstraint
+from stair.programs.text import tokenize
 
 pytestmark = pytest.mark.slow
 TINY = {"d_model": 64, "layers": 2, "heads": 4, "d_ff": 128}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from stair.data.text import tokenize
+from stair.generator.augment import recombine, recombined, time_expression
+from stair.generator.target import from_target, to_target
 from stair.programs import compile_program, from_tokens
-from stair.programs.generator_augment import recombine, recombined, time_expression
-from stair.programs.generator_target import from_target, to_target
+from stair.programs.text import tokenize
 
 FIRST = (
     "Which object were they holding first after opening a door?",

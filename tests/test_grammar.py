@@ -8,17 +8,17 @@ import random
 import pytest
 import torch
 
-from stair.programs import SIGNATURES, VType, compile_program, from_tokens, to_tokens
-from stair.programs.generator_lit import copy_marginal_nll
-from stair.programs.generator_target import (
+from stair.generator.grammar import INF, AllowedSets, GrammarConstraint, ProgramGrammar
+from stair.generator.system import copy_marginal_nll
+from stair.generator.target import (
     PhraseInventory,
     copy_alternatives,
     from_target,
     marker,
     to_target,
 )
-from stair.programs.generator_tokenizer import GeneratorTokenizer, module_labels
-from stair.programs.grammar import INF, AllowedSets, GrammarConstraint, ProgramGrammar
+from stair.generator.tokenizer import GeneratorTokenizer, module_labels
+from stair.programs import SIGNATURES, VType, compile_program, from_tokens, to_tokens
 
 PROGRAMS = [
     "Exists(phone, Iterate(Localize(before, opening a door), Filter(frame, [objects])))",

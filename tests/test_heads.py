@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stair.executor import Plan, execute
-from stair.heads import AnswerVocabulary, QuestionMLPHead, TypedAnswerHead, root_features
+from stair.engine.executor import Plan, execute
+from stair.engine.heads import AnswerVocabulary, QuestionMLPHead, TypedAnswerHead, root_features
 from stair.modules import ConceptBank, build_modules
 from stair.programs import compile_program
 from stair.programs.signatures import VType

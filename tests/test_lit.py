@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-import stair.lit
-from stair.fake_batch import fake_batch, fake_vocabularies
-from stair.lit import LitSTAIR
-from stair.metrics import Tally, add_answers, gold_vs_generated, results_table
-from stair.programs.sampling import sample_trees
+import stair.train.system
+from stair.engine.metrics import Tally, add_answers, gold_vs_generated, results_table
+from stair.testing.batch import fake_batch, fake_vocabularies
+from stair.testing.programs import sample_trees
+from stair.train.system import LitSTAIR
 from tests.tiny_synth import one_torch_thread  # noqa: F401
 
 VOC = fake_vocabularies(feature_dim=12, max_count=4)
@@ -67,7 +67,7 @@ def test_intermediate_losses_enter_only_with_a_positive_lambda(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("intermediate losses computed with lambda = 0")
 
-    monkeypatch.setattr(stair.lit, "intermediate_losses", forbidden)
+    monkeypatch.setattr(stair.train.system, "intermediate_losses", forbidden)
     parts = lit.losses(batch, out)
     assert set(parts) == {"loss", "answer"}
     assert float(parts["loss"]) == float(parts["answer"])
@@ -145,7 +145,7 @@ def test_gold_and_generated_programs_are_reported_side_by_side(caplog):
         accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False,
     )  # fmt: skip
-    with caplog.at_level(logging.INFO, logger="stair.lit"):
+    with caplog.at_level(logging.INFO, logger="stair.train.system"):
         trainer.test(lit, [_loader([gold]), _loader([generated])], verbose=False)
     results = lit.results["test"]
     assert results["test:generated"]["program/exact"] == 0.5

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stair.baseline import BlackBoxBaseline
-from stair.encoders import QuestionEncoder, VideoEncoder, phrase_vectors
-from stair.fake_batch import fake_batch, fake_vocabularies
-from stair.model import STAIRModel
-from stair.programs.sampling import sample_trees
+from stair.engine.baseline import BlackBoxBaseline
+from stair.engine.encoders import QuestionEncoder, VideoEncoder, phrase_vectors
+from stair.engine.model import STAIRModel
+from stair.testing.batch import fake_batch, fake_vocabularies
+from stair.testing.programs import sample_trees
 from tests.tiny_synth import one_torch_thread  # noqa: F401
 
 TREES = sample_trees(24, seed=3, cycle=True)

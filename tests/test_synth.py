@@ -12,12 +12,12 @@ import pytest
 
 from stair.cli import main
 from stair.data.dataset import SynthDataset
-from stair.data.synth_build import SynthConfig, build_synth_dataset
-from stair.data.synth_questions import TEMPLATES, QuestionGenerator
-from stair.data.synth_render import SymbolicRenderConfig
-from stair.data.synth_splits import SPLITS, SplitConfig
-from stair.data.synth_vocab import DEFAULT_VOCAB
-from stair.data.synth_world import WorldConfig, generate_world
+from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.data.synth.questions import TEMPLATES, QuestionGenerator
+from stair.data.synth.render import SymbolicRenderConfig
+from stair.data.synth.splits import SPLITS, SplitConfig
+from stair.data.synth.vocab import DEFAULT_VOCAB
+from stair.data.synth.world import WorldConfig, generate_world
 from stair.programs import compile_program, execute
 
 VIDEOS, K, SEED = 60, 10, 7

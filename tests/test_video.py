@@ -13,15 +13,15 @@ import decord
 import numpy as np
 import pytest
 
-from stair.data.video import (
+from stair.data.video.reader import (
     Sampling,
     VideoDecodeError,
     read_video,
     sample_indices,
     target_size,
 )
-from stair.data.video_worker import VideoDecoder, decode_many, decode_video
-from stair.data.video_writer import write_mp4
+from stair.data.video.worker import VideoDecoder, decode_many, decode_video
+from stair.data.video.writer import write_mp4
 
 FPS = 25
 NUM = 50  # frames written

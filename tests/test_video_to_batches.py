@@ -5,8 +5,8 @@ import pytest
 
 from stair.cli import main
 from stair.data.datamodule import QADataModule
-from stair.data.synth_build import SynthConfig, build_synth_dataset
-from stair.data.synth_video import VideoRenderConfig
+from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.data.synth.video import VideoRenderConfig
 from stair.programs import load_scene_graphs
 
 

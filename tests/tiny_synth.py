@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stair.data.synth_build import SynthConfig, build_synth_dataset
-from stair.demo import DemoSettings
+from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.demo.run import DemoSettings
 
 
 def tiny_root(factory: pytest.TempPathFactory) -> Path:

@@ -26,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stair.api import AskError
-    from stair.audit import audit
+    from stair.audit.dump import audit
     from stair.data.datamodule import GENERATED, QADataModule
-    from stair.lit import LitSTAIR
+    from stair.train.system import LitSTAIR
 
     lit = LitSTAIR.load_from_checkpoint(args.ckpt, map_location=args.device)
     if lit.hparams.get("architecture", "stair") != "stair":

@@ -117,15 +117,17 @@ def extract(
 ) -> Summary:
     """Decode ``videos``, embed them with ``extractor`` and add them to the store at ``out``.
 
-    ``extractor``: a :class:`stair.data.features.FeatureExtractor` (or anything with ``__call__``
-    and ``describe()``); ``sampling``: a :class:`stair.data.video.Sampling`. Videos already in the
+    ``extractor``: a :class:`stair.data.video.backbone.FeatureExtractor` (or anything with
+    ``__call__``
+    and ``describe()``); ``sampling``: a :class:`stair.data.video.reader.Sampling`. Videos already
+    in the
     store are skipped; bad ones are reported and skipped.
     """
     from tqdm import tqdm
 
-    from stair.data.feature_store import FeatureStoreWriter, report_path
-    from stair.data.video import VideoDecodeError, file_id
-    from stair.data.video_worker import decode_many
+    from stair.data.video.reader import VideoDecodeError, file_id
+    from stair.data.video.store import FeatureStoreWriter, report_path
+    from stair.data.video.worker import decode_many
 
     meta = {
         **extractor.describe(),
@@ -169,8 +171,8 @@ def extract(
 
 
 def run(args: argparse.Namespace) -> int:
-    from stair.data.features import FeatureExtractor
-    from stair.data.video import Sampling
+    from stair.data.video.backbone import FeatureExtractor
+    from stair.data.video.reader import Sampling
 
     videos = list_videos(args.videos)
     if not videos:

@@ -8,8 +8,8 @@ Examples::
         --split test test_novel test_more_steps --out programs.jsonl
 
 ``fit`` and ``test`` hand every argument after them to a ``LightningCLI`` over
-:class:`~stair.programs.generator_lit.GeneratorLit` and
-:class:`~stair.programs.generator_data.GeneratorDataModule` (``stair generator fit --help`` lists
+:class:`~stair.generator.system.GeneratorLit` and
+:class:`~stair.generator.data.GeneratorDataModule` (``stair generator fit --help`` lists
 them). ``predict`` writes one JSON line per question, ``{"qid", "tokens", "text", "score"}``
 (plus ``"nbest"`` with ``--n-best`` above 1), atomically; the module network's DataModule reads
 the ``qid`` and ``tokens`` of such a file in place of the gold programs.
@@ -55,8 +55,8 @@ def _lightning(action: str, argv: list[str]) -> int:
     from lightning.pytorch.cli import LightningCLI
 
     from stair.cli.lightning import lightning_cli
-    from stair.programs.generator_data import GeneratorDataModule
-    from stair.programs.generator_lit import GeneratorLit
+    from stair.generator.data import GeneratorDataModule
+    from stair.generator.system import GeneratorLit
 
     args = [action, *argv]
     return lightning_cli(LightningCLI, GeneratorLit, GeneratorDataModule, args, "stair generator")
@@ -76,8 +76,8 @@ def _predict(args: argparse.Namespace) -> int:
     import torch
 
     from stair.data.dataset import iter_questions
+    from stair.generator.system import load_generator
     from stair.programs import ProgramError, compile_program, to_text
-    from stair.programs.generator_lit import load_generator
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,7 +1,8 @@
 """``stair fit | validate | test | predict``: the Lightning CLI over the model and the data.
 
 Everything after the sub-command goes to Lightning's CLI (``LightningCLI``), which builds
-:class:`~stair.lit.LitSTAIR` and :class:`~stair.data.datamodule.QADataModule` from their typed
+:class:`~stair.train.system.LitSTAIR` and :class:`~stair.data.datamodule.QADataModule` from their
+typed
 constructor arguments, YAML configs and ``--model.* / --data.* / --trainer.*`` options::
 
     stair fit --config configs/synth.yaml
@@ -35,7 +36,7 @@ def build_cli_class() -> type:
     """``LightningCLI`` with the vocabularies linked from the data module into the model."""
     from lightning.pytorch.cli import LightningCLI
 
-    from stair.lit import plain_vocabularies
+    from stair.train.system import plain_vocabularies
 
     class STAIRCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
@@ -86,7 +87,7 @@ def lightning_cli(cli_class: type, model: type, data: type, args: list[str], pro
 def cli_main(args: list[str]) -> int:
     """Run Lightning's CLI on ``args`` (sub-command first); returns the exit code."""
     from stair.data.datamodule import QADataModule
-    from stair.lit import LitSTAIR
+    from stair.train.system import LitSTAIR
 
     return lightning_cli(build_cli_class(), LitSTAIR, QADataModule, args, "stair")
 

@@ -27,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stair.data.agqa_features import I3DFeatures, RXFeatures
-    from stair.data.agqa_prepare import prepare_agqa
-    from stair.programs.agqa_graph import load_agqa_names, load_agqa_scene_graphs
+    from stair.data.agqa.features import I3DFeatures, RXFeatures
+    from stair.data.agqa.graph import load_agqa_names, load_agqa_scene_graphs
+    from stair.data.agqa.prepare import prepare_agqa
 
     if args.rx:
         if not args.id_map:

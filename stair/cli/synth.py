@@ -66,11 +66,11 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stair.data.synth_build import SynthConfig, build_synth_dataset
-    from stair.data.synth_render import SymbolicRenderConfig
-    from stair.data.synth_splits import SplitConfig
-    from stair.data.synth_video import VideoRenderConfig
-    from stair.data.synth_world import WorldConfig
+    from stair.data.synth.build import SynthConfig, build_synth_dataset
+    from stair.data.synth.render import SymbolicRenderConfig
+    from stair.data.synth.splits import SplitConfig
+    from stair.data.synth.video import VideoRenderConfig
+    from stair.data.synth.world import WorldConfig
 
     try:
         config = SynthConfig(

@@ -1,0 +1,75 @@
+"""The black-box baseline: question encoder + attention over frames -> answer, no program.
+
+The comparison the module network is measured against: the same video and question encoders
+and the same answer vocabulary, but no program, no modules and no intermediate values. The
+question vector attends over the frame states in a few hops (each hop reads a masked softmax
+attention and updates the query), and an MLP scores every answer. It sees neither the program
+nor the answer type, so its answers cannot be explained step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from einops import einsum
+from torch import nn
+
+from stair.engine.batch import QABatch
+from stair.engine.encoders import VideoEncoder, VideoKind
+from stair.engine.heads import AnswerVocabulary
+from stair.engine.model import ModelOutput, QuestionKind, build_question_encoder
+from stair.modules.common import NEG
+
+
+class BlackBoxBaseline(nn.Module):
+    """``MLP(query after hops of attention over the frames) -> logits over every answer``."""
+
+    def __init__(
+        self,
+        vocabularies: Mapping[str, Any],
+        hidden: int = 256,
+        video_encoder: VideoKind = "lstm",
+        question_encoder: QuestionKind = "lstm",
+        word_dim: int = 300,
+        dropout: float = 0.1,
+        pretrained_path: str | None = None,
+        hops: int = 2,
+    ) -> None:
+        super().__init__()
+        self.video_encoder = VideoEncoder(
+            int(vocabularies["feature_dim"]), hidden, video_encoder, dropout=dropout
+        )
+        self.question_encoder = build_question_encoder(
+            vocabularies, hidden, question_encoder, word_dim, dropout, pretrained_path
+        )
+        self.answer_vocabulary = AnswerVocabulary(
+            list(vocabularies["answers"]), int(vocabularies["max_count"])
+        )
+        self.keys = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(hops))
+        self.updates = nn.ModuleList(
+            nn.Sequential(nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Dropout(dropout))
+            for _ in range(hops)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(hops))
+        self.out = nn.Sequential(
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, len(self.answer_vocabulary)),
+        )
+
+    def forward(self, batch: QABatch) -> ModelOutput:
+        frames = self.video_encoder(batch.features, batch.frame_mask)  # (V, T, H)
+        frames = frames.index_select(0, batch.video_index)  # (B, T, H)
+        mask = batch.frame_mask.index_select(0, batch.video_index)
+        _, query = self.question_encoder(batch.questions)  # (B, H)
+        scale = frames.shape[-1] ** -0.5
+        for key, update, norm in zip(self.keys, self.updates, self.norms):
+            scores = einsum(frames, key(query), "b t h, b h -> b t") * scale
+            attn = scores.masked_fill(~mask, NEG).softmax(-1)
+            read = einsum(attn, frames, "b t, b t h -> b h")
+            query = norm(query + update(torch.cat([query, read, query * read], dim=-1)))
+        logits = self.out(query)
+        return ModelOutput(logits, torch.ones_like(logits, dtype=torch.bool))

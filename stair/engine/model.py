@@ -1,0 +1,126 @@
+"""The STAIR module network: encoders, concept bank, neural modules, batched executor, answer head.
+
+:class:`STAIRModel` turns a :class:`~stair.engine.batch.QABatch` into answer logits and the full
+:class:`~stair.engine.executor.Trace` (every step's typed value), in one pass:
+
+1. each distinct video of the batch is encoded once (``[V, T, F] -> [V, T, H]``);
+2. the questions are encoded, and every phrase argument of the module trees is embedded from
+   its span in the question (or from its own words: :func:`~stair.engine.encoders.phrase_vectors`);
+3. the batched executor runs all trees at once (one call per group of nodes);
+4. the typed answer head reads the answer off each root value (faithful by construction).
+
+``vocabularies`` is the plain-dict form of the data module's vocabularies: ``words``,
+``concepts`` with their ``categories``, ``answers``, ``max_count``, ``feature_dim``. A pure
+``nn.Module``: training, losses and metrics live in :mod:`stair.train.system`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from stair.engine.batch import QABatch
+from stair.engine.encoders import QuestionEncoder, VideoEncoder, VideoKind, phrase_vectors
+from stair.engine.executor import Trace, execute
+from stair.engine.heads import AnswerVocabulary, TypedAnswerHead
+from stair.modules import ConceptBank, build_modules
+from stair.programs.text import WordVocab
+from stair.values import Video
+
+QuestionKind = Literal["lstm", "pretrained"]
+
+
+@dataclass
+class ModelOutput:
+    """What a model gives for a batch: answer logits, the valid answers, and the trace."""
+
+    logits: Tensor  # [B, A]
+    valid: Tensor  # [B, A] bool: the answers each question's root type can give
+    trace: Trace | None = None  # None for black-box models
+    text: Tensor | None = None  # [P, H] the phrase vectors (rows of the batch's TextIndex)
+
+
+def build_question_encoder(
+    vocabularies: Mapping[str, Any],
+    hidden: int,
+    kind: QuestionKind = "lstm",
+    word_dim: int = 300,
+    dropout: float = 0.1,
+    pretrained_path: str | None = None,
+) -> nn.Module:
+    """The BiLSTM question encoder, or a local ``transformers`` model (``pretrained_path``)."""
+    words = WordVocab(vocabularies["words"]).words
+    if kind == "pretrained":
+        from stair.engine.pretrained import PretrainedQuestionEncoder
+
+        if pretrained_path is None:
+            raise ValueError("question_encoder='pretrained' needs pretrained_path")
+        return PretrainedQuestionEncoder(pretrained_path, words, hidden)
+    if kind != "lstm":
+        raise ValueError(f"unknown question encoder {kind!r} (lstm or pretrained)")
+    return QuestionEncoder(len(words), hidden, word_dim=word_dim, dropout=dropout)
+
+
+class STAIRModel(nn.Module):
+    """Video + module trees + question -> answer logits and every step's value.
+
+    ``hidden``: the size of frame states, phrase vectors and concepts (the modules' ``dim``).
+    ``share_localizer``: ``Superlative`` localises its candidates with ``Localize``'s own
+    parameters (the same bilinear frame match), so that the supervision of every localised
+    action phrase also trains the durations it compares.
+    """
+
+    def __init__(
+        self,
+        vocabularies: Mapping[str, Any],
+        hidden: int = 256,
+        video_encoder: VideoKind = "lstm",
+        question_encoder: QuestionKind = "lstm",
+        word_dim: int = 300,
+        dropout: float = 0.1,
+        pretrained_path: str | None = None,
+        share_localizer: bool = True,
+    ) -> None:
+        super().__init__()
+        concepts = list(vocabularies["concepts"])
+        self.hidden = hidden
+        self.video_encoder = VideoEncoder(
+            int(vocabularies["feature_dim"]), hidden, video_encoder, dropout=dropout
+        )
+        self.question_encoder = build_question_encoder(
+            vocabularies, hidden, question_encoder, word_dim, dropout, pretrained_path
+        )
+        self.text_proj = nn.Linear(hidden, hidden)
+        self.bank = ConceptBank(concepts, hidden, dict(zip(concepts, vocabularies["categories"])))
+        max_count = int(vocabularies["max_count"])
+        self.nmn = build_modules(dim=hidden, max_count=max_count)
+        if share_localizer:
+            self.nmn["Superlative"].query = self.nmn["Localize"].query
+            self.nmn["Superlative"].bias = self.nmn["Localize"].bias
+        self.answer_vocabulary = AnswerVocabulary(list(vocabularies["answers"]), max_count)
+        self.head = TypedAnswerHead(self.answer_vocabulary, concepts)
+
+    def encode_videos(self, features: Tensor, mask: Tensor) -> Video:
+        """The distinct videos ``[V, T, F]`` as a raw :class:`Video` of frame states."""
+        return Video.from_features(self.video_encoder(features, mask), mask)
+
+    def encode_text(self, batch: QABatch) -> tuple[Tensor, Tensor]:
+        """Phrase vectors ``[P, H]`` (rows of ``batch.text_index``) and sentences ``[B, H]``."""
+        words = batch.questions
+        tree_of = torch.as_tensor(batch.text_index.tree_of, device=words.device, dtype=torch.long)
+        phrases, sentence = phrase_vectors(
+            self.question_encoder, words, tree_of, batch.phrase_spans, batch.phrase_words
+        )
+        return self.text_proj(phrases), sentence
+
+    def forward(self, batch: QABatch) -> ModelOutput:
+        video = self.encode_videos(batch.features, batch.frame_mask)
+        text, _ = self.encode_text(batch)
+        trace = execute(batch.plan.to(video.mask.device), self.nmn, text, video, self.bank)
+        with torch.autocast(video.features.device.type, enabled=False):  # answers in fp32
+            logits, valid = self.head(trace, self.bank.embeddings)
+        return ModelOutput(logits, valid, trace, text)
