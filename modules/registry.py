@@ -30,7 +30,7 @@ from typing import Annotated, Any, TypeVar, Union
 
 from torch import nn
 
-from stair.programs.signatures import Param, Signature, VType
+from stair.programs.signatures import AnswerAs, Param, Signature, VType
 from stair.programs.switches import Switch
 from stair.values import Value
 
@@ -122,7 +122,8 @@ def signature_of(cls: type[nn.Module], name: str | None = None) -> Signature:
         raise TypeError(f"{where}: the return hint must be a value type, got {returns!r}")
     if returns.vtype is VType.TEXT:
         raise TypeError(f"{where}: a module cannot return Text")
-    return Signature(name, tuple(params), returns.vtype, switch)
+    answer_as = getattr(cls, "answer_as", AnswerAs.VALUE)
+    return Signature(name, tuple(params), returns.vtype, switch, answer_as)
 
 
 def context_of(cls: type[nn.Module]) -> tuple[str, ...]:

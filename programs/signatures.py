@@ -29,6 +29,23 @@ class VType(str, Enum):
         return self.value
 
 
+class AnswerAs(str, Enum):
+    """What a root value of a module means as the question's answer.
+
+    ``VALUE``: the value's own reading (a Bool answers yes/no, a Count its number, a Concept the
+    answer word nearest to it). ``BEFORE_AFTER``: a Bool that answers "before" when true and
+    "after" when false (``Compare``). ``OPTION``: a Concept that answers one of the node's two
+    phrase arguments (``Choose``).
+    """
+
+    VALUE = "value"
+    BEFORE_AFTER = "before/after"
+    OPTION = "option"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Param:
     """One argument slot.
@@ -51,6 +68,7 @@ class Signature:
     params: tuple[Param, ...]
     returns: VType
     switch: type[Switch] | None = None
+    answer_as: AnswerAs = AnswerAs.VALUE
 
     def render(self) -> str:
         def one(p: Param) -> str:
@@ -97,4 +115,4 @@ class _RegistrySignatures(Mapping[str, Signature]):
 #: Every module's signature (DESIGN.md section 5), derived from the registered module classes.
 SIGNATURES: Mapping[str, Signature] = _RegistrySignatures()
 
-__all__ = ["SIGNATURES", "Category", "Direction", "Extreme", "Param", "Signature", "VType"]
+__all__ = ["SIGNATURES", "AnswerAs", "Category", "Direction", "Extreme", "Param", "Signature", "VType"]
