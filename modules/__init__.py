@@ -1,7 +1,9 @@
 """The neural modules (one small class each), their registry and the concept bank.
 
 Importing this package registers the whole catalogue of DESIGN.md section 5 in
-:data:`~stair.modules.registry.MODULES`; :data:`stair.programs.SIGNATURES` is derived from it.
+:data:`~stair.modules.registry.MODULES`, each checked against its operation in
+:data:`stair.programs.OPERATIONS` (the module's semantics, whose hints give
+:data:`stair.programs.SIGNATURES`).
 """
 
 from stair.modules.bank import ConceptBank
@@ -14,12 +16,11 @@ from stair.modules.localize import Localize
 from stair.modules.logic import And, AndFrame, Compare, Not, Or, Xor, XorFrame
 from stair.modules.registry import (
     MODULES,
-    OnlyWith,
     build_modules,
     context_of,
+    operation_of,
     register,
     signature_of,
-    signatures,
 )
 from stair.modules.superlative import Superlative
 from stair.modules.temporal import Temporal
@@ -27,6 +28,6 @@ from stair.modules.temporal import Temporal
 __all__ = [
     "MODULES", "And", "AndFrame", "AttnVideo", "Choose", "Compare", "ConceptBank", "Count",
     "Equals", "Exists", "ExistsFrame", "Filter", "FilterFrame", "HasItem", "Localize", "Not",
-    "OnlyWith", "Or", "Relate", "Superlative", "Temporal", "ToAction", "Xor", "XorFrame",
-    "build_modules", "context_of", "register", "signature_of", "signatures",
+    "Or", "Relate", "Superlative", "Temporal", "ToAction", "Xor", "XorFrame", "build_modules",
+    "context_of", "operation_of", "register", "signature_of",
 ]  # fmt: skip

@@ -10,7 +10,6 @@ from torch import nn
 
 from stair.modules.common import SimilarityLogit, project, weighted_sum
 from stair.modules.registry import register
-from stair.programs.signatures import AnswerAs
 from stair.values import Bool, Concept, Text
 
 
@@ -44,8 +43,6 @@ class Choose(nn.Module):
     the option's own probability. Appears in "did they hold a cup or a dish ..." questions, at
     the root. Supervised by InfoNCE vs the gold concept and cross-entropy vs the gold option.
     """
-
-    answer_as = AnswerAs.OPTION
 
     def __init__(self) -> None:
         super().__init__()

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stair.modules.registry import register
-from stair.programs.signatures import AnswerAs
 from stair.values import Bool, Frames
 
 
@@ -70,8 +69,6 @@ class Compare(nn.Module):
     p_a (1-p_b))``, whose logit is ``logit_b - logit_a``. Appears in AGQA's sequencing questions
     ("did they X before or after Y?"), at the root; the answer head reads yes as "before".
     """
-
-    answer_as = AnswerAs.BEFORE_AFTER
 
     def forward(self, before: Bool, after: Bool) -> Bool:
         return Bool(before.logit - after.logit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -26,7 +27,13 @@ class Superlative(nn.Module):
     ``P(never) = prod_t (1 - p_kt)``. Appears in "which did they do for
     longer/shorter" and "what did they do the longest" questions; answers them or feeds
     ``Equals``. Supervised by multi-positive InfoNCE against the gold action.
+
+    ``shares``: it may localise its candidates with ``Localize``'s own ``query`` and ``bias``
+    (the same bilinear frame match; ``build_modules(share=True)``), so that the supervision of
+    every localised action phrase also trains the durations it compares.
     """
+
+    shares: ClassVar[tuple[str, tuple[str, ...]]] = ("Localize", ("query", "bias"))
 
     def __init__(self, dim: int) -> None:
         super().__init__()

@@ -7,7 +7,8 @@ from typing import Annotated, ClassVar
 import torch
 from torch import Tensor, nn
 
-from stair.modules.registry import OnlyWith, register
+from stair.modules.registry import register
+from stair.programs.signatures import OnlyWith
 from stair.values import ExecutionError, Frames, TemporalMode, Video
 
 

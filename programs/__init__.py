@@ -1,11 +1,16 @@
-"""The program language: AGQA programs -> typed module trees, and their symbolic execution.
+"""The program language: AGQA programs -> typed module trees, and their exact semantics.
 
-Programs are plain data and this package's own code uses no torch; the module signatures, though,
-are derived from the neural modules' type hints, so the first compile imports ``stair.modules``.
+Programs are plain data and this package uses no torch. The language declares its operations
+itself: each module is one typed function with its semantics on a scene graph
+(:mod:`stair.programs.symbolic.operations`, registered with :func:`operation`), and
+:data:`SIGNATURES` is read from those functions' type hints. Adding a module is that function
+plus, to run it neurally, a ``@register``-ed class in :mod:`stair.modules` with the same
+signature (the registry checks they agree).
+
 The pipeline: :func:`parse` (string -> syntax tree with positions),
 :func:`compile_program` (syntax tree -> checked :class:`ModuleTree`), serialisations
-(:mod:`stair.programs.serialize`) and :func:`execute` (tree + :class:`SceneGraph` -> answer and a
-gold value per node).
+(:mod:`stair.programs.serialize`) and :func:`evaluate` (tree + :class:`SceneGraph` -> answer and
+a gold value per node).
 """
 
 from stair.programs.compiler import compile_program
@@ -28,16 +33,25 @@ from stair.programs.serialize import (
     to_text,
     to_tokens,
 )
-from stair.programs.signatures import SIGNATURES, Signature, VType
+from stair.programs.signatures import (
+    OPERATIONS,
+    SIGNATURES,
+    AnswerAs,
+    OnlyWith,
+    Signature,
+    VType,
+    operation,
+)
 from stair.programs.switches import Category, Direction, Extreme, Switch, TemporalMode
-from stair.programs.symbolic import SymbolicResult, execute
+from stair.programs.symbolic import SymbolicResult, evaluate
 from stair.programs.tree import VIDEO, ModuleTree, Node, Phrase, VideoInput
 from stair.programs.typecheck import check
 
 __all__ = [
-    "SIGNATURES", "VIDEO", "ActionInstance", "Category", "Direction", "Extreme", "Frame",
-    "ModuleTree", "Node", "Phrase", "ProgramError", "SceneGraph", "SceneGraphError", "Signature",
-    "Switch", "SymbolicError", "SymbolicResult", "TemporalMode", "VType", "VideoInput", "check",
-    "compile_program", "execute", "from_json", "from_text", "from_tokens", "load_scene_graphs",
-    "parse", "save_scene_graphs", "to_json", "to_pretty", "to_text", "to_tokens",
+    "OPERATIONS", "SIGNATURES", "VIDEO", "ActionInstance", "AnswerAs", "Category", "Direction",
+    "Extreme", "Frame", "ModuleTree", "Node", "OnlyWith", "Phrase", "ProgramError", "SceneGraph",
+    "SceneGraphError", "Signature", "Switch", "SymbolicError", "SymbolicResult", "TemporalMode",
+    "VType", "VideoInput", "check", "compile_program", "evaluate", "from_json", "from_text",
+    "from_tokens", "load_scene_graphs", "operation", "parse", "save_scene_graphs", "to_json",
+    "to_pretty", "to_text", "to_tokens",
 ]  # fmt: skip

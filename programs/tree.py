@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
-from typing import Union
+from typing import ClassVar, Union
 
-from stair.programs.ast import Expr, walk
 from stair.programs.signatures import SIGNATURES, Signature, VType
 from stair.programs.switches import Switch
 
@@ -26,14 +25,19 @@ Span = tuple[int, int]
 
 @dataclass(frozen=True)
 class Phrase:
-    """A phrase argument: an object, relation, verb or action named in words."""
+    """A phrase argument: an object, relation, verb or action named in words.
+
+    It is the ``Text`` value of the language: operations take it as it is (``vtype``, as every
+    value class has); ``type`` is its type as a tree argument, as for nodes and the video.
+    """
 
     text: str
     origin: Span | None = field(default=None, compare=False)
+    vtype: ClassVar[VType] = VType.TEXT
 
     @property
     def type(self) -> VType:
-        return VType.TEXT
+        return self.vtype
 
 
 @dataclass(frozen=True)
@@ -166,26 +170,6 @@ class ModuleTree:
     def phrases(self) -> list[Phrase]:
         """Every phrase argument in the tree, in pre-order."""
         return [leaf for n in self.nodes for leaf in n.leaves() if isinstance(leaf, Phrase)]
-
-    def origin_text(self, node: Node) -> str | None:
-        """The part of the AGQA source this node was compiled from."""
-        if self.source is None or node.origin is None:
-            return None
-        return self.source[node.origin[0] : node.origin[1]]
-
-    def ast_node(self, node: Node) -> Expr | None:
-        """The AGQA syntax node this module node was compiled from (parsed once, then cached)."""
-        if self.source is None or node.origin is None:
-            return None
-        index = self.__dict__.get("_ast_index")
-        if index is None:
-            from stair.programs.parser import parse
-
-            index = {}
-            for expr in walk(parse(self.source)):
-                index.setdefault((expr.start, expr.end), expr)
-            object.__setattr__(self, "_ast_index", index)
-        return index.get(node.origin)
 
     def path(self, node_id: int) -> str:
         """A readable path to a node, e.g. ``Exists/1:Filter[objects]/0:Temporal[before]``."""

@@ -1,18 +1,16 @@
-"""The neural modules: registry and derived signatures, shapes with padding, semantics."""
+"""The neural modules: shapes with padding, and semantics on crisp inputs (the registry and the
+signatures: tests/test_registry.py)."""
 
 from __future__ import annotations
 
 import itertools
-from typing import Annotated
 
 import pytest
 import torch
-from torch import nn
 
-from stair.modules import MODULES, ConceptBank, build_modules, signature_of
-from stair.modules.registry import OnlyWith, register
-from stair.programs import SIGNATURES, compile_program
-from stair.programs.signatures import Param, VType
+from stair.modules import MODULES, ConceptBank, build_modules
+from stair.programs import SIGNATURES
+from stair.programs.signatures import VType
 from stair.values import (
     Bool,
     Category,
@@ -26,88 +24,7 @@ from stair.values import (
     Video,
 )
 
-# The catalogue the compiler was written against (the hand-written table before the switch).
-EXPECTED = {
-    "Localize": "Localize(video: Video, action: Concept | Text) -> Frames",
-    "Temporal": "Temporal[TemporalMode](video: Video, anchor: Frames, second: Frames?) -> Video",
-    "Filter": "Filter[Category](video: Video, text: Concept | Text?) -> Concept",
-    "FilterFrame": "FilterFrame[Category](video: Video, text: Concept | Text?) -> Video",
-    "Exists": "Exists(item: Concept | Text, items: Concept) -> Bool",
-    "ExistsFrame": "ExistsFrame(item: Concept | Text, video: Video) -> Frames",
-    "HasItem": "HasItem(video: Video) -> Frames",
-    "Relate": "Relate[Direction](frames: Frames) -> Frames",
-    "AttnVideo": "AttnVideo(video: Video, frames: Frames) -> Video",
-    "Superlative": "Superlative[Extreme](video: Video, candidates: Concept | Text...) -> Concept",
-    "ToAction": "ToAction(verb: Concept | Text, object: Concept | Text) -> Concept",
-    "Choose": "Choose(first: Concept | Text, second: Concept | Text, value: Concept) -> Concept",
-    "Compare": "Compare(before: Bool, after: Bool) -> Bool",
-    "Equals": "Equals(first: Concept | Text, second: Concept | Text) -> Bool",
-    "And": "And(first: Bool, second: Bool) -> Bool",
-    "Or": "Or(first: Bool, second: Bool) -> Bool",
-    "Xor": "Xor(first: Bool, second: Bool) -> Bool",
-    "Not": "Not(value: Bool) -> Bool",
-    "AndFrame": "AndFrame(first: Frames, second: Frames) -> Frames",
-    "XorFrame": "XorFrame(first: Frames, second: Frames) -> Frames",
-    "Count": "Count(frames: Frames) -> Count",
-}
 K = 6
-
-
-# -- registry and signatures ----------------------------------------------------------------------
-def test_registry_is_the_catalogue_and_signatures_come_from_it():
-    assert set(MODULES) == set(EXPECTED) == set(SIGNATURES)
-    for name, cls in MODULES.items():
-        assert SIGNATURES[name] == signature_of(cls, name)
-        assert SIGNATURES[name].render() == EXPECTED[name]
-
-
-def test_temporal_second_anchor_only_with_between():
-    second = SIGNATURES["Temporal"].params[2]
-    assert second == Param("second", frozenset({VType.FRAMES}), True, False, frozenset({"between"}))
-    assert SIGNATURES["Superlative"].params[1].variadic
-    assert SIGNATURES["Temporal"].switch is TemporalMode
-
-
-def test_compiler_reads_the_derived_signatures():
-    tree = compile_program("Count(a, Localize(between, [b, c]))")
-    assert [n.label for n in tree.nodes] == [
-        "Count", "Localize", "Temporal[between]", "Localize", "Localize",
-    ]  # fmt: skip
-
-
-def test_signature_of_rejects_untyped_and_bad_modules():
-    class NoHints(nn.Module):
-        def forward(self, video):
-            return video
-
-    class Bad(nn.Module):
-        def forward(self, x: int) -> Bool:
-            return x
-
-    for cls in (NoHints, Bad):
-        with pytest.raises(TypeError):
-            signature_of(cls)
-    with pytest.raises(ValueError, match="already registered"):
-        register(NoHints, name="Localize")
-
-
-def test_onlywith_and_variadic_hints_are_read():
-    class Probe(nn.Module):
-        def forward(
-            self,
-            switch: TemporalMode,
-            video: Video,
-            items: tuple[Concept | Text, ...],
-            extra: Annotated[Frames | None, OnlyWith("between", "while")] = None,
-            *,
-            actions: torch.Tensor | None = None,
-        ) -> Frames:
-            return Frames(video.weights, video.mask)
-
-    sig = signature_of(Probe)
-    assert sig.switch is TemporalMode and len(sig.params) == 3
-    assert sig.params[1].variadic and sig.params[1].types == {VType.CONCEPT, VType.TEXT}
-    assert sig.params[2].only_with == {"between", "while"} and sig.params[2].optional
 
 
 # -- random inputs with padding -------------------------------------------------------------------

@@ -14,7 +14,21 @@ Timeline (12 frames at 2 fps):
 
 import pytest
 
-from stair.programs import ActionInstance, Frame, SceneGraph, compile_program, execute
+from stair.programs import (
+    OPERATIONS,
+    VIDEO,
+    ActionInstance,
+    Category,
+    Frame,
+    ModuleTree,
+    Node,
+    Phrase,
+    SceneGraph,
+    SymbolicError,
+    TemporalMode,
+    compile_program,
+    evaluate,
+)
 from stair.programs.symbolic import SymBool, SymConcept, SymFrames, SymVideo, value_from_json
 
 
@@ -148,14 +162,14 @@ CASES = [
 
 @pytest.mark.parametrize("program,answer", CASES)
 def test_answers_worked_out_by_hand(program, answer):
-    result = execute(compile_program(program), SCENE)
+    result = evaluate(compile_program(program), SCENE)
     assert result.issues == []
     assert result.answer == answer
 
 
 def test_every_node_gets_a_typed_gold():
     tree = compile_program(CASES[0][0])
-    result = execute(tree, SCENE)
+    result = evaluate(tree, SCENE)
     assert set(result.values) == {n.id for n in tree.nodes}
     exists, filt, temporal, localize = (result.values[i] for i in range(4))
     assert localize == SymFrames(tuple(f in (1, 2) for f in range(12)))
@@ -190,14 +204,14 @@ def test_every_node_gets_a_typed_gold():
     ],
 )
 def test_ill_posed_questions_are_reported(program, issue):
-    result = execute(compile_program(program), SCENE)
+    result = evaluate(compile_program(program), SCENE)
     assert result.answer is None or "anchor" in issue or "window" in issue
     assert any(issue in i for i in result.issues)
 
 
 def test_golds_survive_json():
     tree = compile_program(CASES[12][0])
-    result = execute(tree, SCENE)
+    result = evaluate(tree, SCENE)
     golds = result.golds_json()
     again = {int(k): value_from_json(v, SCENE.num_frames) for k, v in golds.items()}
     assert again == result.values
@@ -215,3 +229,24 @@ def test_scene_graph_json_round_trip_and_errors():
     del bad["frames"]
     with pytest.raises(SceneGraphError, match="video 'hand'"):
         SceneGraph.from_json(bad)
+
+
+def test_per_frame_modules_need_per_frame_concepts():
+    tree = ModuleTree(Node("Exists", (Phrase("cup"), Node("Filter", (Node("AttnVideo", (VIDEO, Node("ExistsFrame", (Phrase("cup"), VIDEO)))), None), Category.OBJECTS))))  # fmt: skip
+    with pytest.raises(
+        SymbolicError,
+        match=r"^Exists/1:Filter\[objects\]/0:AttnVideo/1:ExistsFrame: needs per-frame concepts$",
+    ):
+        evaluate(tree, SCENE)
+
+
+def test_an_operation_is_a_plain_typed_function():
+    """The semantics of a module can be called directly on symbolic values."""
+    anchor = SymFrames(tuple(f in (4, 5) for f in range(8)))
+    window = SymVideo((True,) * 8)
+    before = OPERATIONS["Temporal"](TemporalMode.BEFORE, window, anchor, report=None)
+    assert before == SymVideo(tuple(f < 4 for f in range(8)))
+    assert OPERATIONS["Exists"](Phrase("cup"), SymConcept(frozenset({"cup", "table"}))) == SymBool(
+        True
+    )
+    assert OPERATIONS["Count"](SymFrames((True, False, True, True))).value == 2

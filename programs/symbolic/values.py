@@ -1,0 +1,128 @@
+"""The symbolic values: what a module gives, exactly, on a scene graph.
+
+============  =====================  =============================================================
+type          value                  meaning
+============  =====================  =============================================================
+Video         :class:`SymVideo`      the focus window (a bool per frame); after ``FilterFrame``
+                                     also the concepts found in each frame
+Frames        :class:`SymFrames`     the frames where something holds
+Concept       :class:`SymConcept`    a set of concept names (objects, relations or actions)
+Bool          :class:`SymBool`       yes / no (for ``Compare``: yes = before)
+Count         :class:`SymCount`      how many separate occurrences
+============  =====================  =============================================================
+
+Each names its :class:`~stair.programs.signatures.VType` in ``vtype`` (as the neural values of
+:mod:`stair.values` do), so operations are typed by these classes; ``to_json`` and
+:func:`value_from_json` are the gold values' form in dataset files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from stair.programs.errors import SymbolicError
+from stair.programs.signatures import VType
+from stair.programs.switches import Category
+
+Mask = tuple[bool, ...]
+
+
+def spans(mask: Mask) -> list[list[int]]:
+    """Maximal runs of True as half-open ``[start, end]`` frame ranges."""
+    out: list[list[int]] = []
+    for i, on in enumerate(mask):
+        if on and (i == 0 or not mask[i - 1]):
+            out.append([i, i + 1])
+        elif on:
+            out[-1][1] = i + 1
+    return out
+
+
+@dataclass(frozen=True)
+class SymVideo:
+    """The focus window; ``items``: the concepts found in each frame (after ``FilterFrame``)."""
+
+    window: Mask
+    items: tuple[frozenset[str], ...] | None = None
+    vtype: ClassVar[VType] = VType.VIDEO
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "Video", "spans": spans(self.window)}
+        if self.items is not None:
+            out["items"] = [sorted(s) for s in self.items]
+        return out
+
+
+@dataclass(frozen=True)
+class SymFrames:
+    """The frames where something holds."""
+
+    mask: Mask
+    vtype: ClassVar[VType] = VType.FRAMES
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "Frames", "spans": spans(self.mask)}
+
+
+@dataclass(frozen=True)
+class SymConcept:
+    """A set of concept names, of one category when known."""
+
+    items: frozenset[str]
+    category: Category | None = None
+    vtype: ClassVar[VType] = VType.CONCEPT
+
+    def to_json(self) -> dict[str, Any]:
+        cat = self.category.value if self.category is not None else None
+        return {"type": "Concept", "items": sorted(self.items), "category": cat}
+
+
+@dataclass(frozen=True)
+class SymBool:
+    """Yes or no."""
+
+    value: bool
+    vtype: ClassVar[VType] = VType.BOOL
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "Bool", "value": self.value}
+
+
+@dataclass(frozen=True)
+class SymCount:
+    """How many separate occurrences."""
+
+    value: int
+    vtype: ClassVar[VType] = VType.COUNT
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "Count", "value": self.value}
+
+
+SymValue = SymVideo | SymFrames | SymConcept | SymBool | SymCount
+
+
+def value_from_json(data: dict[str, Any], num_frames: int) -> SymValue:
+    """Inverse of each value's ``to_json`` (masks need the video's frame count)."""
+
+    def mask(ranges: list[list[int]]) -> Mask:
+        m = [False] * num_frames
+        for start, end in ranges:
+            m[start:end] = [True] * (end - start)
+        return tuple(m)
+
+    kind = data["type"]
+    if kind == "Video":
+        items = data.get("items")
+        return SymVideo(mask(data["spans"]), tuple(map(frozenset, items)) if items else None)
+    if kind == "Frames":
+        return SymFrames(mask(data["spans"]))
+    if kind == "Concept":
+        cat = Category(data["category"]) if data.get("category") else None
+        return SymConcept(frozenset(data["items"]), cat)
+    if kind == "Bool":
+        return SymBool(bool(data["value"]))
+    if kind == "Count":
+        return SymCount(int(data["value"]))
+    raise SymbolicError(f"unknown gold value type {kind!r}")
