@@ -8,7 +8,7 @@ Importing this package registers the whole catalogue of DESIGN.md section 5 in
 
 from stair.modules.bank import ConceptBank
 from stair.modules.compose import Choose, Equals, ToAction
-from stair.modules.count import Count
+from stair.modules.count import CountOccurrences
 from stair.modules.exists import Exists, ExistsFrame, HasItem
 from stair.modules.filter import Filter, FilterFrame
 from stair.modules.frames import AttnVideo, Relate
@@ -26,7 +26,8 @@ from stair.modules.superlative import Superlative
 from stair.modules.temporal import Temporal
 
 __all__ = [
-    "MODULES", "And", "AndFrame", "AttnVideo", "Choose", "Compare", "ConceptBank", "Count",
+    "MODULES", "And", "AndFrame", "AttnVideo", "Choose", "Compare", "ConceptBank",
+    "CountOccurrences",
     "Equals", "Exists", "ExistsFrame", "Filter", "FilterFrame", "HasItem", "Localize", "Not",
     "Or", "Relate", "Superlative", "Temporal", "ToAction", "Xor", "XorFrame", "build_modules",
     "context_of", "operation_of", "register", "signature_of",

@@ -7,13 +7,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from stair.modules.registry import register
-from stair.values import Count as CountValue
-from stair.values import Frames
+from stair.values import Count, Frames
 
 
-@register
-class Count(nn.Module):
-    """The distribution of the number of occurrences: soft rising edges of a frame mask.
+@register(name="Count")
+class CountOccurrences(nn.Module):
+    """The ``Count`` module (named apart from the ``Count`` value it returns): the distribution of
+    the number of occurrences, as soft rising edges of a frame mask.
+
 
     A rising edge at frame ``t`` has probability ``e_t = p_t (1 - p_{t-1})`` (``p_{-1} = 0``;
     padded frames are 0). Taking the edges as independent, the count is Poisson-binomial; it is
@@ -28,7 +29,7 @@ class Count(nn.Module):
             raise ValueError(f"max_count must be at least 1, got {max_count}")
         self.max_count = max_count
 
-    def forward(self, frames: Frames) -> CountValue:
+    def forward(self, frames: Frames) -> Count:
         p = frames.masked  # (B, T)
         B, T = p.shape
         previous = torch.cat([torch.zeros_like(p[:, :1]), p[:, :-1]], dim=-1)
@@ -40,4 +41,4 @@ class Count(nn.Module):
         for t in range(T):
             up = F.pad(dist[:, :-1], (1, 0)) - dist * below_top  # mass moving one class up
             dist = dist + edges[:, t : t + 1] * up
-        return CountValue(dist.clamp_min(1e-12).log())
+        return Count(dist.clamp_min(1e-12).log())
