@@ -1,9 +1,10 @@
 """Questions as training examples, and their collation into :class:`~stair.engine.batch.QABatch`.
 
 A :class:`QAExample` is everything about one question that does not depend on the batch: its
-compiled tree, word ids, answer index, gold values (still as JSON: they become tensors in the
-collate, on the video's own frame count) and metadata. :class:`Collate` gathers the videos of a
-batch once each, pads them, finds the phrases in the questions and converts the golds.
+compiled tree, word ids, answer index, gold values (the symbolic executor's JSON, as stored) and
+metadata. :class:`Collate` gathers the videos of a batch once each, pads them, finds the phrases
+in the questions and reads each gold once into its tensor, by the value class of its node, on
+the video's own frames (:func:`stair.values.tree_golds`).
 :class:`VideoBatchSampler` fills batches video by video, so questions about the same video share
 one encoded video.
 """
@@ -24,7 +25,7 @@ from stair.engine.batch import QABatch
 from stair.engine.plan import Plan, TextIndex
 from stair.programs import ModuleTree
 from stair.programs.text import WordVocab, find_span, tokenize
-from stair.values import choose_options, tree_golds
+from stair.values import GoldContext, choose_options, tree_golds
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ class Collate:
                 options.append({})
                 continue
             n = lengths[row[e.video_id]]
-            per_node = tree_golds(e.tree, e.golds, n, self.concepts, maps[e.video_id])
-            golds.append({k: _pad_frames(g, n, t_max) for k, g in per_node.items()})
+            context = GoldContext(n, self.concepts, maps[e.video_id], length=t_max)
+            golds.append(tree_golds(e.tree, e.golds, context))
             options.append(choose_options(e.tree, e.golds))
 
         return QABatch(
@@ -146,13 +147,6 @@ class Collate:
             options=options,
             metadata=[e.metadata for e in examples],
         )
-
-
-def _pad_frames(gold: torch.Tensor, frames: int, t_max: int) -> torch.Tensor:
-    """Frame-level golds (``[frames]``) padded with zeros to the batch's ``t_max``."""
-    if gold.dim() == 1 and gold.shape[0] == frames and frames < t_max:
-        return torch.cat([gold, gold.new_zeros(t_max - frames)])
-    return gold
 
 
 class VideoBatchSampler(Sampler[list[int]]):

@@ -1,4 +1,4 @@
-"""Answer heads: the typed head answers exactly what the root says; the MLP head runs."""
+"""Answer heads: the typed head answers exactly what the root says."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from stair.engine.executor import Plan, execute
-from stair.engine.heads import AnswerVocabulary, QuestionMLPHead, TypedAnswerHead, root_features
+from stair.engine.heads import AnswerVocabulary, TypedAnswerHead
 from stair.modules import ConceptBank, build_modules
 from stair.programs import compile_program
-from stair.programs.signatures import VType
 from stair.values import Video
 
 D, T, K = 8, 5, 4
@@ -92,16 +91,3 @@ def test_one_cross_entropy_trains_every_root_type(run):
     assert text.grad is not None and text.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="missing from the concept bank"):
         TypedAnswerHead(AnswerVocabulary(["sofa"]), bank.names)
-
-
-def test_question_mlp_head(run):
-    trace, _, vocab, _, _ = run
-    feats = root_features(trace, D, K, torch.zeros(1))
-    assert feats.shape == (6, D + 2 + K)
-    assert torch.equal(feats[0, D], trace.roots(VType.BOOL)[1].logit[0].detach())
-    head = QuestionMLPHead(question_dim=12, dim=D, num_answers=len(vocab), max_count=K, hidden=16)
-    question = torch.randn(6, 12, requires_grad=True)
-    out = head(question, trace)
-    assert out.shape == (6, len(vocab))
-    out.sum().backward()
-    assert question.grad is not None

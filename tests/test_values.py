@@ -1,4 +1,5 @@
-"""Value types: losses minimal at gold, padding ignored, audit renderings, gold tensors."""
+"""Value types: golds read from JSON, losses minimal at gold, judgements, padding ignored, audit
+renderings of values and golds."""
 
 from __future__ import annotations
 
@@ -8,19 +9,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stair.programs import ActionInstance, Frame, SceneGraph, compile_program, execute
+from stair.programs import ActionInstance, Frame, SceneGraph, compile_program, evaluate
+from stair.programs.signatures import AnswerAs
+from stair.programs.switches import Category
 from stair.programs.symbolic import SymBool, SymConcept, SymCount, SymFrames, SymVideo
 from stair.values import (
     Bool,
     Concept,
+    ConceptSpace,
     Count,
     Frames,
+    GoldContext,
     GoldError,
     Text,
+    Value,
     Video,
     Vocabulary,
     choose_options,
-    gold_tensor,
     tree_golds,
 )
 
@@ -65,22 +70,25 @@ def test_concept_infonce_is_minimal_at_the_gold_set():
     gold[1, 7] = 1
     best = Concept(gold @ bank)  # the sum of the positives' embeddings
     worse = Concept(best.vector + 0.8 * torch.randn(2, 16, generator=GEN))
-    temperature = torch.tensor(0.05)
-    assert (best.loss(gold, bank, temperature) < worse.loss(gold, bank, temperature)).all()
-    empty = Concept(torch.randn(1, 16)).loss(torch.zeros(1, 10), bank, temperature)
+    space = ConceptSpace([f"c{i}" for i in range(10)], bank, torch.tensor(0.05))
+    assert (best.loss(gold, space) < worse.loss(gold, space)).all()
+    empty = Concept(torch.randn(1, 16)).loss(torch.zeros(1, 10), space)
     assert torch.equal(empty, torch.zeros(1))
     chose = Concept(best.vector, option=torch.tensor([[4.0, -4.0], [4.0, -4.0]]))
-    with_option = chose.loss(gold, bank, temperature, option=torch.tensor([0, 1]))
+    with_option = chose.loss(gold, space, option=torch.tensor([0, 1]))
     assert with_option[1] > with_option[0]
-    unknown = chose.loss(gold, bank, temperature, option=torch.tensor([-1, -1]))
-    assert torch.allclose(unknown, best.loss(gold, bank, temperature))
+    unknown = chose.loss(gold, space, option=torch.tensor([-1, -1]))
+    assert torch.allclose(unknown, best.loss(gold, space))
+    with pytest.raises(GoldError, match="concept bank"):
+        best.loss(gold)
 
 
 def test_temperature_gets_a_gradient():
     log_t = torch.zeros((), requires_grad=True)
     bank = torch.randn(5, 4)
     gold = torch.eye(5)[:2]
-    Concept(torch.randn(2, 4)).loss(gold, bank, log_t.exp()).sum().backward()
+    space = ConceptSpace(list("abcde"), bank, log_t.exp())
+    Concept(torch.randn(2, 4)).loss(gold, space).sum().backward()
     assert log_t.grad is not None and log_t.grad != 0
 
 
@@ -132,7 +140,40 @@ def test_explain_concept_bool_count_text():
     )
 
 
-# -- gold tensors ---------------------------------------------------------------------------------
+# -- judgements -----------------------------------------------------------------------------------
+def test_frames_and_video_are_judged_by_iou_over_real_frames():
+    mask = torch.tensor([[True] * 4 + [False] * 2, [True] * 6, [True] * 6])
+    probs = torch.tensor([[0.9, 0.9, 0.1, 0.1, 0.9, 0.9], [0.1] * 6, [0.9, 0.1, 0, 0, 0, 0]])
+    gold = torch.tensor([[1.0, 0, 0, 0, 1, 1], [0] * 6, [0, 1.0, 0, 0, 0, 0]])
+    assert Frames(probs, mask).judge(gold)["iou"].tolist() == [0.5, 1.0, 0.0]
+    video = Video(torch.zeros(3, 6, 2), probs, mask)
+    assert torch.equal(video.judge(gold)["iou"], Frames(probs, mask).judge(gold)["iou"])
+
+
+def test_bool_count_concept_judgements():
+    gold = torch.tensor([1.0, 0.0, 0.0])
+    assert Bool(torch.tensor([2.0, -1.0, 0.5])).judge(gold)["acc"].tolist() == [1, 1, 0]
+    counts = Count(F.one_hot(torch.tensor([0, 4, 1]), 5).float().log_softmax(-1))
+    assert counts.judge(torch.tensor([0, 9, 2]))["acc"].tolist() == [1, 1, 0]  # 9 is read as 4
+    names = ["cup", "phone", "holding", "sitting"]
+    space = ConceptSpace(names, torch.eye(4), categories=torch.tensor([0, 0, 1, 2]))
+    concept = Concept(torch.tensor([[0.0, 1, 2, 0], [1.0, 0, 0, 0], [0, 0, 0, 1.0]]))
+    gold = torch.tensor([[0.0, 1, 0, 0], [1.0, 0, 0, 0], [0, 0, 0, 0]])
+    out = concept.judge(gold, space)  # row 0: the nearest *object* is phone
+    assert out["top1"][:2].tolist() == [1.0, 1.0] and out["top1"][2].isnan()
+    assert out["recall@5"][:2].tolist() == [1.0, 1.0]
+    by_switch = concept.judge(gold, space, Category.RELATIONS)  # only "holding" is ranked
+    assert by_switch["top1"][:2].tolist() == [0.0, 0.0]
+
+
+def test_text_has_no_gold():
+    with pytest.raises(GoldError, match="no gold"):
+        Text(torch.zeros(1, 2)).judge(torch.zeros(1))
+    with pytest.raises(GoldError, match="no gold"):
+        Text.read_gold({"type": "Text"}, GoldContext(3))
+
+
+# -- golds: read from the symbolic executor's JSON, rendered back -----------------------------
 def _graph():
     frames = [Frame(frozenset({"cup"}), frozenset({("holding", "cup")}))] * 3
     frames += [Frame(frozenset({"phone", "dish"}), frozenset({("holding", "phone")}))] * 3
@@ -146,31 +187,43 @@ def _graph():
 VOCAB = {n: i for i, n in enumerate(["cup", "phone", "dish", "holding", "door"])}
 
 
-def test_gold_tensor_synthetic_case():
-    assert gold_tensor(SymFrames((True, False, True)), 3).tolist() == [1, 0, 1]
-    assert gold_tensor(SymVideo((False, True, True)), 3).tolist() == [0, 1, 1]
-    assert gold_tensor(SymBool(True), 3).item() == 1.0
-    count = gold_tensor(SymCount(2), 3)
+def test_golds_are_read_from_the_symbolic_values_json():
+    ctx = GoldContext(3, VOCAB)
+    assert Frames.read_gold(SymFrames((True, False, True)).to_json(), ctx).tolist() == [1, 0, 1]
+    assert Video.read_gold(SymVideo((False, True, True)).to_json(), ctx).tolist() == [0, 1, 1]
+    assert Bool.read_gold(SymBool(True).to_json(), ctx).item() == 1.0
+    count = Count.read_gold(SymCount(2).to_json(), ctx)
     assert count.dtype == torch.long and count.item() == 2
-    hot = gold_tensor(SymConcept(frozenset({"cup", "dish"})), 3, VOCAB)
+    hot = Concept.read_gold(SymConcept(frozenset({"cup", "dish"})).to_json(), ctx)
     assert hot.tolist() == [1, 0, 1, 0, 0]
-    as_json = gold_tensor({"type": "Frames", "spans": [[1, 3]]}, 4)
-    assert as_json.tolist() == [0, 1, 1, 0]
+    padded = Frames.read_gold({"type": "Frames", "spans": [[1, 3]]}, GoldContext(3, length=5))
+    assert padded.tolist() == [0, 1, 1, 0, 0]  # zero past the video's frames
     with pytest.raises(GoldError, match="frame_map"):
-        gold_tensor(SymFrames((True, False)), 3)
+        Frames.read_gold({"type": "Frames", "spans": [[2, 4]]}, ctx)
     with pytest.raises(GoldError, match="not in the concept vocabulary"):
-        gold_tensor(SymConcept(frozenset({"sofa"})), 3, VOCAB)
+        Concept.read_gold(SymConcept(frozenset({"sofa"})).to_json(), ctx)
+    with pytest.raises(GoldError, match="concept vocabulary"):
+        Concept.read_gold({"type": "Concept", "items": ["cup"]}, GoldContext(3))
 
 
-def test_gold_tensor_with_a_frame_map():
-    mask = SymFrames((False, True, True, False, False, True))  # 6 scene-graph frames
-    assert gold_tensor(mask, 3, frame_map=[1, 3, 5]).tolist() == [1, 0, 1]
+def test_golds_with_a_frame_map():
+    mask = SymFrames((False, True, True, False, False, True)).to_json()  # 6 scene-graph frames
+    assert Frames.read_gold(mask, GoldContext(3, frame_map=[1, 3, 5])).tolist() == [1, 0, 1]
     soft = torch.tensor([[0.5, 0.5, 0, 0, 0, 0], [0, 0, 0.5, 0.5, 0, 0], [0, 0, 0, 0, 0.5, 0.5]])
-    assert gold_tensor(mask, 3, frame_map=soft).tolist() == [0.5, 0.5, 0.5]
-    from_json = gold_tensor({"type": "Video", "spans": [[1, 3], [5, 6]]}, 3, frame_map=[1, 3, 5])
-    assert from_json.tolist() == [1, 0, 1]
+    assert Frames.read_gold(mask, GoldContext(3, frame_map=soft)).tolist() == [0.5, 0.5, 0.5]
+    video = {"type": "Video", "spans": [[1, 3], [5, 6]]}
+    assert Video.read_gold(video, GoldContext(3, frame_map=[1, 3, 5])).tolist() == [1, 0, 1]
     with pytest.raises(GoldError, match="rows"):
-        gold_tensor(mask, 4, frame_map=[1, 3, 5])
+        Frames.read_gold(mask, GoldContext(4, frame_map=[1, 3, 5]))
+    with pytest.raises(GoldError, match="columns"):
+        Frames.read_gold(mask, GoldContext(3, frame_map=soft[:, :4]))
+
+
+def test_frame_golds_stack_to_the_batch_length():
+    frames = Frames(torch.zeros(2, 4), torch.ones(2, 4, dtype=torch.bool))
+    stacked = frames.stack_golds([torch.ones(6), torch.ones(3)])
+    assert stacked.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+    assert Bool(torch.zeros(2)).stack_golds([torch.tensor(1.0), torch.tensor(0.0)]).shape == (2,)
 
 
 def test_tree_golds_and_choose_options_from_the_symbolic_executor():
@@ -178,11 +231,43 @@ def test_tree_golds_and_choose_options_from_the_symbolic_executor():
         "Choose(cup, phone, Query(class, OnlyItem(Iterate(Localize(after, drinking from a cup), "
         "Filter(frame, [relations, holding, objects])))))"
     )
-    result = execute(tree, _graph())
-    golds = tree_golds(tree, result.values, 6, VOCAB)
+    result = evaluate(tree, _graph())
+    golds = tree_golds(tree, result.golds_json(), GoldContext(6, VOCAB))
     assert set(golds) == {n.id for n in tree.nodes}
     assert golds[0].tolist() == [0, 1, 0, 0, 0]  # phone
-    from_json = tree_golds(tree, result.golds_json(), 6, VOCAB)
-    assert all(torch.equal(golds[k], from_json[k]) for k in golds)
-    assert choose_options(tree, result.values) == {0: 1}
     assert choose_options(tree, result.golds_json()) == {0: 1}
+    wrong = {**result.golds_json(), "0": {"type": "Bool", "value": True}}
+    with pytest.raises(GoldError, match="not a Concept"):
+        tree_golds(tree, wrong, GoldContext(6, VOCAB))
+
+
+def test_golds_render_in_the_terms_of_the_outputs():
+    times = [0.0, 0.5, 1.0, 1.5]
+    gold = Frames.read_gold({"type": "Frames", "spans": [[1, 3]]}, GoldContext(4, length=6))
+    shown = Frames.explain_gold(gold, times, [])
+    assert shown == {"type": "Frames", "spans": [[1, 3]], "spans_seconds": [[0.5, 1.5]]}
+    assert Video.explain_gold(gold, times, [])["type"] == "Video"
+    assert Frames.describe(shown) == "0.5–1.5 s"
+    names = list(VOCAB)
+    concept = Concept.read_gold(
+        {"type": "Concept", "items": ["phone", "door"]}, GoldContext(4, VOCAB)
+    )
+    assert Concept.explain_gold(concept, times, names) == {
+        "type": "Concept",
+        "items": ["phone", "door"],
+    }
+    assert Concept.describe(Concept.explain_gold(concept, times, names)) == "phone, door"
+    assert Bool.explain_gold(torch.tensor(1.0), times, names) == {"type": "Bool", "value": True}
+    assert Count.explain_gold(torch.tensor(3), times, names) == {"type": "Count", "value": 3}
+    assert Count.describe({"type": "Count", "value": 3}) == "3"
+    assert Bool.describe(Bool(torch.tensor([-2.0])).explain(0)) == "no (p=0.12)"
+    assert Value.describe({"type": "Text", "norm": 1.0}) == "norm=1.0"
+
+
+def test_root_values_say_their_answer_as_their_module_means_it():
+    shown = Bool(torch.tensor([2.0])).explain(0)
+    assert Bool.answer_shown(shown, AnswerAs.VALUE) == "yes"
+    assert Bool.answer_shown(shown, AnswerAs.BEFORE_AFTER) == "before"
+    assert Bool.answer_shown({"value": False}, AnswerAs.BEFORE_AFTER) == "after"
+    assert Count.answer_shown({"type": "Count", "value": 2}, AnswerAs.VALUE) == "2"
+    assert Concept.answer_shown({"type": "Concept"}, AnswerAs.OPTION) is None

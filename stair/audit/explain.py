@@ -4,15 +4,16 @@
 per question, an :class:`Explanation`: the answer and its probability, the program, and each
 step (pre-order, root first) with its module, its inputs, its typed output rendered by the
 value's ``.explain()`` (spans in seconds, nearest concepts, probabilities, counts), the gold when
-the batch carries one, and whether the step agrees with it — judged by the same rules as the
-intermediate metrics (:func:`stair.engine.metrics.judge`). It is the one explanation path: ``stair
-ask``,
-``stair audit`` and the demo's walk-through all use it.
+the batch carries one, rendered by the same value class (``.explain_gold()``), and whether the
+step agrees with it — judged by the same rules as the intermediate metrics
+(:func:`stair.engine.metrics.judge`). It is the one explanation path: ``stair ask``, ``stair
+audit`` and the demo's walk-through all use it.
 
 A step is *correct* when IoU >= 0.5 (Frames, Video), the nearest concept of the right category is
 a gold one (Concept), or the yes/no or count matches (Bool, Count). An answer is *faithful* when
-a yes/no, count or before/after answer is exactly what the root step says (the typed answer head
-makes it so; the audit reports any exception).
+a yes/no, count or before/after answer is exactly what the root step says (``answer_shown`` of its
+value type, read as its module's ``answer_as``; the typed answer head makes it so; the audit
+reports any exception).
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from stair.engine.batch import QABatch
 from stair.engine.losses import supervised
 from stair.engine.metrics import concept_categories, judge
 from stair.programs import Node, Phrase, VideoInput, to_text
-from stair.values import _spans
+from stair.values import Value
 
 PASS = {"iou": 0.5, "top1": 1.0, "acc": 1.0}
 
@@ -96,31 +96,11 @@ def _depths(node: Node, depth: int = 0, out: dict[int, int] | None = None) -> di
     return out
 
 
-def render_gold(gold: Tensor, kind: str, times: Sequence[float], names: Sequence[str]) -> dict:
-    """A gold tensor as the JSON an audit shows (frames also in seconds)."""
-    if kind in {"Frames", "Video"}:
-        real = gold[: len(times)].float()
-        shown = _spans(real, list(times))
-        seconds = shown.get("spans_seconds", [])
-        return {"type": kind, "spans": shown["spans"], "spans_seconds": seconds}
-    if kind == "Concept":
-        return {
-            "type": kind,
-            "items": [names[i] for i in (gold > 0.5).nonzero().flatten().tolist()],
-        }
-    if kind == "Bool":
-        return {"type": kind, "value": bool(gold > 0.5)}
-    return {"type": kind, "value": int(gold)}
-
-
-def _faithful(root: Node, shown: dict[str, Any], answer: str) -> bool | None:
-    if root.module == "Compare":
-        return answer == ("before" if shown["value"] else "after")
-    if shown["type"] == "Bool":
-        return answer == ("yes" if shown["value"] else "no")
-    if shown["type"] == "Count":
-        return answer == str(shown["value"])
-    return None
+def _faithful(root: Node, value: Value, shown: dict[str, Any], answer: str) -> bool | None:
+    """Whether ``answer`` is what the rendered root value says, read as the root's module means
+    it (its signature's ``answer_as``); None where the answer is not read off the rendering."""
+    said = value.answer_shown(shown, root.signature.answer_as)
+    return None if said is None else answer == said
 
 
 def explain_batch(
@@ -137,8 +117,9 @@ def explain_batch(
     bank = model.bank
     vocabulary = bank.vocabulary()
     verdicts: dict[tuple[int, int], dict[str, float]] = {}
+    categories = concept_categories(bank)
     for sup in supervised(output.trace, batch.golds):
-        scores = judge(sup, bank, concept_categories(bank))
+        scores = judge(sup, bank, categories)
         rows = [
             r
             for r, b in enumerate(sup.group.trees)
@@ -158,10 +139,11 @@ def explain_batch(
         depth = _depths(tree.root)
         steps = []
         for node in tree.nodes:
-            shown = output.trace.value(b, node.id).explain(0, times, vocabulary)
+            value = output.trace.value(b, node.id)
+            shown = value.explain(0, times, vocabulary)
             gold = batch.golds[b].get(node.id) if b < len(batch.golds) else None
             if gold is not None:
-                gold = render_gold(gold.cpu(), str(node.type), times, bank.names)
+                gold = value.explain_gold(gold.cpu(), times, bank.names)
             scores = verdicts.get((b, node.id), {})
             correct = all(scores[m] >= PASS[m] for m in scores if m in PASS) if scores else None
             steps.append(Step(node.id, node.label, str(node.type), depth[node.id], _inputs(node),
@@ -172,7 +154,8 @@ def explain_batch(
                   "gold": truth, "correct": correct}  # fmt: skip
         video = {"id": batch.video_ids[v], "timestamps": times,
                  "path": video_paths[b] if video_paths else None}  # fmt: skip
-        faithful = _faithful(tree.root, steps[0].output, answers[best])
+        root = output.trace.value(b, tree.root.id)
+        faithful = _faithful(tree.root, root, steps[0].output, answers[best])
         out.append(Explanation(batch.qids[b], questions[b], video, tree.source, to_text(tree),
                                answer, steps, faithful))  # fmt: skip
     return out

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from stair.programs.signatures import VType
+from stair.values import VALUE_TYPES, Value
+
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
 h1{font-size:1.4em} code{background:#f4f4f4;padding:.1em .3em;border-radius:3px}
@@ -30,46 +33,16 @@ img.thumb{height:72px;margin:2px;border:1px solid #ccc}
 """
 
 
-def _fmt_seconds(pairs: Sequence[Sequence[float]] | None) -> str:
-    if not pairs:
-        return "none"
-    return ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in pairs)
-
-
 def describe(output: Mapping[str, Any] | None) -> str:
-    """One line for a rendered value (``Value.explain()`` or a gold)."""
+    """One line for a rendered value (``Value.explain()`` or a gold), by the value type it names
+    (its ``describe``); a rendering of no known type lists its fields."""
     if not output:
         return "—"
-    kind = output.get("type")
-    if kind in {"Frames", "Video"}:
-        if "spans_seconds" in output:
-            text = _fmt_seconds(output.get("spans_seconds"))
-        else:
-            text = ", ".join(f"frames {a}–{b - 1}" for a, b in output.get("spans", [])) or "none"
-        peak = output.get("peak")
-        if peak and "probability" in peak:
-            text += f" (peak {peak.get('seconds', peak.get('frame'))}: p={peak['probability']:.2f})"
-        return text
-    if kind == "Concept":
-        if "nearest" in output:
-            text = ", ".join(f"{c['name']} ({c['cosine']:.2f})" for c in output["nearest"][:3])
-        else:
-            text = ", ".join(output.get("items", [])) or "nothing"
-        options = output.get("option_probabilities")
-        if options:
-            text += f"; options p={options[0]:.2f}/{options[1]:.2f}"
-        return text
-    if kind == "Bool":
-        if "probability" in output:
-            return (
-                f"{'yes' if output['probability'] >= 0.5 else 'no'} (p={output['probability']:.2f})"
-            )
-        return "yes" if output.get("value") else "no"
-    if kind == "Count":
-        if "probability" in output:
-            return f"{output['value']} (p={output['probability']:.2f})"
-        return str(output.get("value"))
-    return ", ".join(f"{k}={v}" for k, v in output.items() if k != "type")
+    try:
+        cls = VALUE_TYPES[VType(output.get("type"))]
+    except ValueError:
+        cls = Value
+    return cls.describe(output)
 
 
 def to_text(explanation: Mapping[str, Any]) -> str:

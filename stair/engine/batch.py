@@ -21,9 +21,14 @@ features            float [V, T, D]     per-frame features, zero-padded to the l
 frame_mask          bool [V, T]         True on real frames, False on padding
 timestamps          float [V, T]        seconds of each feature frame (0 on padding)
 answers             long [B]            index in the answer vocabulary (``-1``: not in it)
-golds               list[dict]          per question: node id -> gold tensor
-                                        (``stair.values.gold_tensor``); empty without golds
-options             list[dict]          per question: Choose node id -> gold option (0/1)
+golds               list[dict]          per question: node id -> gold tensor, read once from
+                                        the symbolic executor's JSON gold by the node's value
+                                        class (``Value.read_gold``, ``stair.values.tree_golds``):
+                                        Video/Frames float [T] (0 past the video's frames),
+                                        Concept multi-hot [V] over the bank, Bool float 0/1 [],
+                                        Count long []; empty without golds
+options             list[dict]          per question: option-answering (``Choose``) node id ->
+                                        gold option (0/1, ``stair.values.choose_options``)
 metadata            list[dict]          per question: family, semantic, structural, steps, split
 ==================  ==================  =========================================================
 """

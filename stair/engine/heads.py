@@ -4,15 +4,15 @@
 explanation is faithful by construction (DESIGN.md section 5):
 
 - a ``Bool`` root answers yes / no with its own probability (``logits = +-logit / 2``, so the
-  softmax over the pair is ``sigmoid(logit)``); a ``Compare`` root answers before / after alike;
+  softmax over the pair is ``sigmoid(logit)``); a root whose module answers before / after
+  (its signature's ``answer_as``: ``Compare``) answers those alike;
 - a ``Count`` root answers its count: its log-probabilities over 0..K;
 - a ``Concept`` root is scored against the concept answers' bank embeddings (scaled cosine); a
-  ``Choose`` root whose options are answer words answers with its own option probability.
+  root whose module answers one of its options (``answer_as``: ``Choose``), when both options
+  are answer words, answers with its own option probability.
 
 Every other answer gets a large negative logit, and :class:`AnswerLogits` also carries the mask
 of the answers valid for each question, so that one cross-entropy trains all question types.
-:class:`QuestionMLPHead` is the reference's head (question vector + root -> MLP), kept for
-comparison: it can answer past the modules.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stair.engine.executor import Trace
-from stair.programs.signatures import VType
+from stair.programs.signatures import AnswerAs, VType
 from stair.programs.tree import Phrase
 from stair.values import ExecutionError
 
@@ -84,16 +84,19 @@ class TypedAnswerHead(nn.Module):
     def forward(self, trace: Trace, bank_embeddings: Tensor) -> AnswerLogits:
         """Answer logits ``[B, A]`` for every question of ``trace``."""
         voc, device = self.vocabulary, self.count_ids.device
-        modules = trace.plan.root_modules
+        roots = [tree.root for tree in trace.plan.trees]
         dtype = bank_embeddings.dtype
         logits = torch.full((len(trace), len(voc)), INVALID, dtype=dtype, device=device)
         valid = torch.zeros(len(trace), len(voc), dtype=torch.bool, device=device)
         bools = trace.roots(VType.BOOL)
         if bools is not None:
             trees, value = bools
-            compare = torch.tensor([modules[b] == "Compare" for b in trees.tolist()], device=device)
-            pos = torch.where(compare, voc.index["before"], voc.index["yes"])
-            neg = torch.where(compare, voc.index["after"], voc.index["no"])
+            before_after = torch.tensor(
+                [roots[b].signature.answer_as is AnswerAs.BEFORE_AFTER for b in trees.tolist()],
+                device=device,
+            )
+            pos = torch.where(before_after, voc.index["before"], voc.index["yes"])
+            neg = torch.where(before_after, voc.index["after"], voc.index["no"])
             half = value.logit.to(dtype) / 2
             logits[trees, pos], logits[trees, neg] = half, -half
             valid[trees, pos], valid[trees, neg] = True, True
@@ -113,17 +116,18 @@ class TypedAnswerHead(nn.Module):
             cos = F.normalize(value.vector.to(dtype), dim=-1) @ answers.T  # (R, C)
             logits[trees[:, None], self.concept_ids] = cos * self.log_scale.exp()
             valid[trees[:, None], self.concept_ids] = True
-            self._choose(trace, trees, logits, valid)
+            self._by_option(trace, trees, logits, valid)
         return AnswerLogits(logits, valid)
 
-    def _choose(self, trace: Trace, trees: Tensor, logits: Tensor, valid: Tensor) -> None:
-        """Choose roots over two answer words answer with their own option probabilities."""
+    def _by_option(self, trace: Trace, trees: Tensor, logits: Tensor, valid: Tensor) -> None:
+        """Option-answering roots over two answer words answer with their option probabilities."""
         index = self.vocabulary.index
         targets, cols, options = [], [], []
         for b in trees.tolist():
             root = trace.plan.trees[b].root
             words = [a.text for a in root.args[:2] if isinstance(a, Phrase)]
-            if root.module != "Choose" or len(words) != 2 or not all(w in index for w in words):
+            by_option = root.signature.answer_as is AnswerAs.OPTION
+            if not by_option or len(words) != 2 or not all(w in index for w in words):
                 continue
             option = trace.root(b).option
             if option is None:
@@ -139,44 +143,3 @@ class TypedAnswerHead(nn.Module):
         valid[rows] = False
         logits[rows[:, None], cols_t] = torch.cat(options).log_softmax(-1).to(logits.dtype)
         valid[rows[:, None], cols_t] = True
-
-
-def root_features(trace: Trace, dim: int, max_count: int, like: Tensor) -> Tensor:
-    """Each question's root as one vector ``[B, dim + 1 + K + 1]``: concept, logit, count probs.
-
-    Zeros where the root has another type; ``like`` gives the dtype and device.
-    """
-    out = like.new_zeros(len(trace), dim + 2 + max_count)
-    concepts = trace.roots(VType.CONCEPT)
-    if concepts is not None:
-        out[concepts[0], :dim] = concepts[1].vector.to(out)
-    bools = trace.roots(VType.BOOL)
-    if bools is not None:
-        out[bools[0], dim] = bools[1].logit.to(out)
-    counts = trace.roots(VType.COUNT)
-    if counts is not None:
-        out[counts[0], dim + 1 :] = counts[1].logits.softmax(-1).to(out)
-    return out
-
-
-class QuestionMLPHead(nn.Module):
-    """The reference's head: ``MLP([question vector; root features]) -> answer logits``.
-
-    For comparison only: the question vector lets it answer past the modules, so its answers
-    are not explained by the trace.
-    """
-
-    def __init__(
-        self, question_dim: int, dim: int, num_answers: int, max_count: int = 10, hidden: int = 512
-    ) -> None:
-        super().__init__()
-        self.dim, self.max_count = dim, max_count
-        self.mlp = nn.Sequential(
-            nn.Linear(question_dim + dim + 2 + max_count, hidden),
-            nn.GELU(),
-            nn.Linear(hidden, num_answers),
-        )
-
-    def forward(self, question: Tensor, trace: Trace) -> Tensor:
-        feats = root_features(trace, self.dim, self.max_count, question)
-        return self.mlp(torch.cat([question, feats], dim=-1))

@@ -2,8 +2,9 @@
 
 A batch's golds are per question (``QABatch.golds[b]``: node id -> gold tensor). For each group
 of the trace (one module call), :func:`supervised` gathers the rows that have a gold and stacks
-their golds, so that the loss (each value type's own ``.loss``) and the intermediate metrics
-(:mod:`stair.engine.metrics`) run once per group, never per node.
+their golds (the value's ``.stack_golds``), so that the loss (the value's ``.loss``) and the
+intermediate metrics (its ``.judge``, :mod:`stair.engine.metrics`) run once per group, never per
+node, whatever the value's type.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import Tensor
 from stair.engine.executor import Trace
 from stair.engine.plan import Group
 from stair.modules import ConceptBank
-from stair.values import Concept, Frames, Value, Video
+from stair.values import ConceptSpace, Value
 
 
 @dataclass
@@ -28,14 +29,13 @@ class Supervised:
     group: Group
     value: Value  # the group's output, restricted to the supervised rows
     gold: Tensor  # [R, ...]
-    option: Tensor | None  # [R] long, Choose's gold option (-1 = unknown), else None
+    option: Tensor | None  # [R] long, Choose's gold option (-1 = unknown); None: no row has one
     trees: list[int]  # the question of each row
 
 
-def _fit(gold: Tensor, frames: int) -> Tensor:
-    """A per-frame gold cut or zero-padded to ``frames`` (the batch's padded length)."""
-    n = gold.shape[-1]
-    return gold[..., :frames] if n >= frames else F.pad(gold, (0, frames - n))
+def concept_space(bank: ConceptBank, categories: Tensor | None = None) -> ConceptSpace:
+    """The bank as Concept losses and judgements read it (``categories``: for judgements)."""
+    return ConceptSpace(bank.names, bank.embeddings, bank.temperature, categories)
 
 
 def supervised(
@@ -54,19 +54,12 @@ def supervised(
             continue
         device = group.tree_index.device if group.tree_index is not None else None
         picked = value if len(rows) == len(group.nodes) else value.index(torch.tensor(rows))
-        if isinstance(picked, (Frames, Video)):
-            frames = picked.mask.shape[1]
-            stack = [_fit(g, frames) for g in stack]
-        option = None
-        if isinstance(picked, Concept) and picked.option is not None:
-            option = torch.tensor(
-                [
-                    options[b].get(group.nodes[r], -1) if b < len(options) else -1
-                    for r, b in zip(rows, trees)
-                ],
-                device=device,
-            )
-        yield Supervised(group, picked, torch.stack(stack).to(device), option, trees)
+        known = [
+            options[b].get(group.nodes[r], -1) if b < len(options) else -1
+            for r, b in zip(rows, trees)
+        ]
+        option = torch.tensor(known, device=device) if any(k >= 0 for k in known) else None
+        yield Supervised(group, picked, picked.stack_golds(stack).to(device), option, trees)
 
 
 @dataclass
@@ -105,11 +98,9 @@ def intermediate_losses(
     total = bank.embeddings.new_zeros(())
     count = 0
     by_module: dict[str, Tensor] = {}
+    space = concept_space(bank)
     for sup in supervised(trace, golds, options):
-        if isinstance(sup.value, Concept):
-            loss = sup.value.loss(sup.gold, bank.embeddings, bank.temperature, sup.option)
-        else:
-            loss = sup.value.loss(sup.gold)
+        loss = sup.value.loss(sup.gold, space, sup.option)
         summed = loss.sum()
         total = total + summed
         count += len(loss)

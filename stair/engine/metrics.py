@@ -25,10 +25,9 @@ import torch.distributed as dist
 from torch import Tensor
 
 from stair.engine.executor import Trace
-from stair.engine.losses import Supervised, supervised
+from stair.engine.losses import Supervised, concept_space, supervised
 from stair.modules import ConceptBank
 from stair.programs.switches import Category
-from stair.values import Bool, Concept, Count, Frames, Video
 
 ANSWER_KEYS = ("family", "semantic", "structural", "steps", "split")
 
@@ -128,44 +127,14 @@ def concept_categories(bank: ConceptBank) -> Tensor:
 
 
 def judge(sup: Supervised, bank: ConceptBank, categories: Tensor) -> dict[str, Tensor]:
-    """Per-row quality of one supervised group: metric name -> ``[R]`` (names above).
+    """Per-row quality of one supervised group: metric name -> ``[R]`` (names above), by the
+    group's value type (its ``.judge``); ``categories``: :func:`concept_categories` of the bank.
 
     Concept rows whose gold set is empty get NaN for ``top1`` and ``recall@5`` (nothing to find).
     """
-    value, gold = sup.value, sup.gold
+    space = concept_space(bank, categories.to(bank.embeddings.device))
     with torch.no_grad():
-        if isinstance(value, (Frames, Video)):
-            probs = value.masked if isinstance(value, Frames) else value.focus
-            pred = (probs >= 0.5) & value.mask
-            truth = (gold >= 0.5) & value.mask
-            inter = (pred & truth).sum(-1).double()
-            union = (pred | truth).sum(-1).double()
-            return {"iou": torch.where(union > 0, inter / union.clamp_min(1), 1.0)}
-        if isinstance(value, Concept):
-            categories = categories.to(bank.embeddings.device)
-            pos = gold > 0.5
-            sims = value.similarities(bank.embeddings)
-            if isinstance(sup.group.switch, Category):
-                order = {c: i for i, c in enumerate(Category)}
-                cat = torch.full_like(pos[:, 0], order[sup.group.switch], dtype=torch.long)
-            else:
-                cat = categories[pos.float().argmax(-1)]
-            sims = sims.masked_fill(categories[None] != cat[:, None], -2.0)
-            top = sims.topk(min(5, sims.shape[-1]), dim=-1).indices
-            hit = pos.gather(1, top)
-            found = hit.sum(-1).double() / pos.sum(-1).clamp(1, top.shape[-1]).double()
-            empty = ~pos.any(-1)
-            nan = torch.full_like(found, float("nan"))
-            return {
-                "top1": torch.where(empty, nan, hit[:, 0].double()),
-                "recall@5": torch.where(empty, nan, found),
-            }
-        if isinstance(value, Bool):
-            return {"acc": ((value.logit > 0) == (gold > 0.5)).double()}
-        if isinstance(value, Count):
-            target = gold.long().clamp(0, value.max_count)
-            return {"acc": (value.logits.argmax(-1) == target).double()}
-    return {}
+        return sup.value.judge(sup.gold, space, sup.group.switch)
 
 
 def add_intermediate(
