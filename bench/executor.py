@@ -1,11 +1,12 @@
-"""Benchmark: per-sample vs batched execution of AGQA-shaped module trees (questions/s).
+"""Benchmark: the executor one question at a time vs on a whole batch (questions/s).
 
-Draws a random mix of every AGQA template shape (``stair.testing.programs``), random phrase
-embeddings and padded random videos (several questions per video), and times, in one run, the
-plain recursive executor (``execute_single``, one question at a time) against the batched
-executor (``Plan`` + ``execute``, planning included) for inference (no grad) and training
-(forward + backward of a loss on the root values). Prints a table and the batched/per-sample
-ratios. Usage: ``python bench/executor.py [--device cuda] [--repeats 3]``.
+Draws a random mix of every template shape of the synthetic benchmark
+(``stair.testing.programs``), random phrase embeddings and padded random videos (several
+questions per video), and times, in one run, the one executor (``Plan`` + ``execute``, planning
+included) on batches of one question against the same executor on the whole batch, for
+inference (no grad) and training (forward + backward of a loss on the root values). Prints a
+table and the batched/one-by-one ratios. Usage: ``python bench/executor.py [--device cuda]
+[--repeats 3]``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Callable
 
 import torch
 
-from stair.engine.executor import Plan, execute, execute_single
+from stair.engine.executor import execute
+from stair.engine.plan import Plan
 from stair.modules import ConceptBank, build_modules
 from stair.programs.signatures import VType
 from stair.testing.programs import sample_trees
@@ -31,7 +33,7 @@ SETTINGS = [(512, 32, 128), (256, 16, 256)]  # (D, T, B)
 
 
 def _root_loss(value: Value) -> torch.Tensor:
-    """A scalar from a root value, the same for both executors (stands in for the head's loss)."""
+    """A scalar from root values, the same for both runs (stands in for the head's loss)."""
     if isinstance(value, Bool):
         return value.logit.sum()
     if isinstance(value, Count):
@@ -62,7 +64,7 @@ def _timed_pair(
 
 
 def bench_setting(dim: int, frames: int, batch: int, repeats: int, device: torch.device) -> dict:
-    """Questions/s of both executors at one (D, T, B), inference and training."""
+    """Questions/s one by one and batched at one (D, T, B), inference and training."""
     gen = torch.Generator().manual_seed(dim * 1000 + frames)
     torch.manual_seed(0)
     trees = sample_trees(batch, seed=dim + frames)
@@ -78,26 +80,27 @@ def bench_setting(dim: int, frames: int, batch: int, repeats: int, device: torch
     video = Video.from_lengths(features, lengths.to(device))
     text_index = Plan(trees, video_index).text_index
     text = torch.randn(len(text_index), dim, generator=gen).to(device)
-    singles = [
-        (video_index[b], {k: r for k, r in text_index.rows_for(b).items()}) for b in range(batch)
-    ]
+    # each question alone: its video and its phrase rows
+    rows_of = [[r for r, t in enumerate(text_index.tree_of) if t == b] for b in range(batch)]
+    alone = [torch.tensor(rows, dtype=torch.long, device=device) for rows in rows_of]
 
-    def per_sample(train: bool) -> None:
+    def run(plan: Plan, text_in: torch.Tensor, videos: Video) -> torch.Tensor:
+        trace = execute(plan, modules, text_in, videos, bank)
+        return sum(_root_loss(v) for t in VType if (r := trace.roots(t)) for v in [r[1]])
+
+    def one_by_one(train: bool) -> None:
         text_in = text.clone().requires_grad_(train)
-        losses = []
-        for b, tree in enumerate(trees):
-            v, rows = singles[b]
-            phrases = {k: text_in[r] for k, r in rows.items()}
-            values = execute_single(tree, modules, video.narrow(v, 1), phrases, bank)
-            losses.append(_root_loss(values[0]))
+        losses = [
+            run(Plan([tree], [0], device=device), text_in.index_select(0, alone[b]),
+                video.narrow(video_index[b], 1))
+            for b, tree in enumerate(trees)
+        ]  # fmt: skip
         if train:
             torch.stack(losses).sum().backward()
 
     def batched(train: bool) -> None:
         text_in = text.clone().requires_grad_(train)
-        plan = Plan(trees, video_index, text_index, device=device)
-        trace = execute(plan, modules, text_in, video, bank)
-        loss = sum(_root_loss(v) for t in VType if (r := trace.roots(t)) for v in [r[1]])
+        loss = run(Plan(trees, video_index, text_index, device=device), text_in, video)
         if train:
             loss.backward()
 
@@ -105,7 +108,7 @@ def bench_setting(dim: int, frames: int, batch: int, repeats: int, device: torch
     for mode, train in (("inference", False), ("training", True)):
         with torch.set_grad_enabled(train):
             single_s, batch_s = _timed_pair(
-                functools.partial(per_sample, train), functools.partial(batched, train),
+                functools.partial(one_by_one, train), functools.partial(batched, train),
                 repeats, device,
             )  # fmt: skip
         modules.zero_grad(set_to_none=True)

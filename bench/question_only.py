@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 from collections import Counter, defaultdict
 
-from stair.data.dataset import QuestionRecord, SynthDataset
+from stair.data.datamodule import QADataModule
+from stair.data.dataset import QuestionRecord
 
 
 def _kind(answer: str) -> str:
@@ -56,16 +57,16 @@ def main() -> None:
     parser.add_argument("dataset", help="a folder written by `stair synth`")
     parser.add_argument("--split", default="test", help="split to score (default: test)")
     args = parser.parse_args()
-    data = SynthDataset.load(args.dataset)
-    model = QuestionOnly(data.questions("train"))
+    data = QADataModule(args.dataset)
+    model = QuestionOnly(data.records("train"))
     right: Counter[str] = Counter()
     total: Counter[str] = Counter()
-    for q in data.questions(args.split):
+    for q in data.records(args.split):
         kind = _kind(q.answer)
         total[kind] += 1
         right[kind] += model.predict(q) == q.answer
     print(
-        f"question-only baseline, fitted on train ({len(data.questions('train'))} questions),"
+        f"question-only baseline, fitted on train ({len(data.records('train'))} questions),"
         f" scored on {args.split}:"
     )
     for kind in ("yes/no", "before/after", "count", "open"):

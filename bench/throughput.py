@@ -2,9 +2,10 @@
 
 Times the whole model (video and question encoders, phrase embeddings, planning, the batched
 executor, the typed answer head; for training also the answer, intermediate and grounding losses,
-the backward pass and the AdamW step, fused as in training) on batches of AGQA-shaped module trees
-(``stair.testing.programs``) with random features and random typed golds
-(:mod:`stair.testing.batch`), at two settings measured in one run:
+the backward pass and the AdamW step, fused as in training) on batches of module trees of every
+template shape of the synthetic benchmark, in a seeded random mix (``stair.testing.programs``),
+with random features and random typed golds (:mod:`stair.testing.batch`), at two settings
+measured in one run:
 
 - ``paper``: hidden 512, T = 8 clips of 4096-d features (AGQA's RX features), 300-d words, an
   AGQA-sized concept bank (36 objects, 25 relations, 157 actions) and word vocabulary, batch 64;
@@ -38,6 +39,7 @@ from collections.abc import Callable
 import torch
 
 from stair.engine.batch import QABatch
+from stair.engine.network import Network
 from stair.testing.batch import AGQA_CONCEPTS, fake_batch, fake_vocabularies
 from stair.testing.programs import sample_trees
 from stair.train.system import LitSTAIR
@@ -93,7 +95,7 @@ def _best(fn: Callable[[], None], repeats: int, device: torch.device) -> float:
 
 
 def _batches(voc: dict, size: int, count: int, per_video: int, device: torch.device) -> list:
-    """``count`` batches of ``size`` AGQA-shaped questions (phrases found in 96 % of questions)."""
+    """``count`` batches of ``size`` questions of every shape (phrases in 96 % of questions)."""
     frames = voc["num_frames"]
     return [
         fake_batch(
@@ -114,7 +116,7 @@ def bench_setting(
     train_data: list[QABatch] = _batches(voc, size, batches, per_video, device)
     eval_data = _batches(voc, EVAL_BATCH, max(1, batches * size // EVAL_BATCH), per_video, device)
     _reset_peak(device)
-    model = LitSTAIR(voc, hidden=hidden, word_dim=word_dim).to(device)
+    model = LitSTAIR(voc, network=Network(hidden=hidden, word_dim=word_dim)).to(device)
     optimizer = model.optimizer()  # the one training uses (fused AdamW)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stair.cli.features import extract, list_videos
 from stair.data.video.backbone import FeatureExtractor
+from stair.data.video.extract import extract, list_videos
 from stair.data.video.reader import Sampling, read_video
 from stair.data.video.writer import write_mp4
 

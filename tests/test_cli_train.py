@@ -23,19 +23,19 @@ def data(tmp_path_factory, tmp_path, monkeypatch):
 
 
 def test_fit_fast_dev_run(data):
-    args = ["--model.hidden=16", f"--data.data_dir={data}", "--trainer.fast_dev_run=true"]
+    args = ["--model.network.hidden=16", f"--data.data_dir={data}", "--trainer.fast_dev_run=true"]
     assert main(["fit", "--config", str(CONFIGS / "synth.yaml"), *args]) == 0
 
 
 def test_baseline_config_fast_dev_run(data):
-    args = ["--model.hidden=16", f"--data.data_dir={data}", "--trainer.fast_dev_run=true"]
+    args = ["--model.network.hidden=16", f"--data.data_dir={data}", "--trainer.fast_dev_run=true"]
     assert main(["fit", "--config", str(CONFIGS / "baseline_synth.yaml"), *args]) == 0
 
 
 @pytest.mark.slow
 def test_fit_checkpoint_test_predict(data, tmp_path, caplog, capsys):
     config = ["--config", str(CONFIGS / "synth.yaml"), f"--data.data_dir={data}"]
-    small = ["--model.hidden=16", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
+    small = ["--model.network.hidden=16", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
              "--trainer.limit_val_batches=1", "--trainer.limit_test_batches=1"]  # fmt: skip
     assert main(["fit", *config, *small]) == 0
     ckpt = tmp_path / "runs" / "synth" / "version_0" / "checkpoints" / "last.ckpt"
@@ -44,7 +44,8 @@ def test_fit_checkpoint_test_predict(data, tmp_path, caplog, capsys):
     assert "intermediate_weight" in saved
 
     model = LitSTAIR.load_from_checkpoint(ckpt).eval()  # the checkpoint alone
-    assert model.hparams.hidden == 16 and model.hparams.vocabularies["words"]
+    assert model.hparams.network["hidden"] == 16 and model.hparams.vocabularies["words"]
+    assert model.model.hidden == 16
 
     with caplog.at_level(logging.INFO, logger="stair.train.system"):
         assert main(["test", *config, *small, f"--ckpt_path={ckpt}"]) == 0
@@ -65,3 +66,4 @@ def test_help_shows_the_typed_options(capsys):
     out = capsys.readouterr().out
     assert "--model.intermediate_weight" in out and "--data.data_dir" in out
     assert "weight of the intermediate losses" in out
+    assert "--model.network.hidden" in out and "size of frame states" in out

@@ -18,12 +18,13 @@ SCRIPT = textwrap.dedent(
     import lightning as L
     import torch
     from stair.data.datamodule import QADataModule
+    from stair.engine.network import Network
     from stair.train.system import LitSTAIR
 
     torch.set_num_threads(1)
     L.seed_everything(0, verbose=False)
     dm = QADataModule(sys.argv[1], batch_size=8, eval_batch_size=16)
-    model = LitSTAIR(dm.vocabularies, hidden=16)
+    model = LitSTAIR(dm.vocabularies, network=Network(hidden=16))
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true", max_steps=3, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

@@ -1,9 +1,8 @@
-"""The batched executor agrees with the per-sample one; plans, traces, text rows, sampling."""
+"""A batch runs as its questions run one by one; plans, traces, text rows, sampling."""
 
 from __future__ import annotations
 
 import importlib.util
-import random
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stair.engine.executor import Plan, TextIndex, execute, execute_single
+from stair.data.synth.questions import TEMPLATES
+from stair.engine.executor import execute
+from stair.engine.plan import Plan, TextIndex
 from stair.modules import MODULES, ConceptBank, build_modules
 from stair.programs import ModuleTree, compile_program
 from stair.programs.signatures import VType
-from stair.testing.programs import TEMPLATES, sample_program, sample_trees
+from stair.testing.programs import sample_programs, sample_trees
 from stair.values import Bool, Concept, Count, ExecutionError, Frames, Value, Video
 from tests import tree_strategies
 
@@ -53,11 +54,13 @@ def _summary(value: Value) -> torch.Tensor:
 
 
 def _single_values(trees, modules, bank, video, plan, text, video_index):
+    """Every node's value of each question run alone: a batch of one, its own video and phrases."""
     out = []
     for b, tree in enumerate(trees):
-        rows = plan.text_index.rows_for(b)
+        rows = [r for r, t in enumerate(plan.text_index.tree_of) if t == b]
         one = video.index(torch.tensor([video_index[b]]))
-        out.append(execute_single(tree, modules, one, {k: text[r] for k, r in rows.items()}, bank))
+        trace = execute(Plan([tree], [0]), modules, text[rows], one, bank)
+        out.append(trace.values_of(0))
     return out
 
 
@@ -71,9 +74,15 @@ def _all_fields_close(a: Value, b: Value, atol: float) -> None:
             torch.testing.assert_close(x, y, atol=atol, rtol=0)
 
 
-# every template shape (twice or more), plus the frame-wise logic no AGQA template uses
+# every template shape (twice or more), plus OR, NOT and the frame-wise logic no template uses
 MIX = [
-    *sample_trees(42, seed=7, indirect=0.3, cycle=True),
+    *sample_trees(2 * len(TEMPLATES), seed=7, indirect=0.3, cycle=True),
+    compile_program(
+        "OR(Exists(cup, Iterate(Localize(before, opening a door), Filter(frame, [relation, "
+        "holding, objects]))), Exists(dish, Iterate(video, Filter(frame, [relation, holding, "
+        "objects]))))"
+    ),
+    compile_program("NOT(Exists(book, Iterate(video, Filter(frame, [objects]))))"),
     compile_program(
         "Query(class, OnlyItem(IterateUntil(forward, video, XOR(Exists(a, Filter(frame, "
         "[relations])), Exists(b, Filter(frame, [objects]))), Filter(frame, [objects]))))"
@@ -94,7 +103,7 @@ def test_mix_covers_every_module_and_root_kind():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_batched_agrees_with_per_sample_values_and_gradients(dtype):
+def test_a_batch_agrees_with_its_questions_run_alone_values_and_gradients(dtype):
     trees = MIX
     modules, bank, video, plan, text, vindex = _setup(trees, dtype=dtype)
     params = [*modules.parameters(), *bank.parameters()]
@@ -193,7 +202,7 @@ def test_text_index_shares_rows_within_a_question():
     index = TextIndex(trees)
     assert index.texts == ["a", "b", "a"] and index.tree_of == [0, 0, 1]
     assert index.row(0, 1, 1) == index.row(0, 4, 1) == 0
-    assert set(index.rows_for(1).values()) == {2}
+    assert index.row(1, 0, 0) == 2
     assert len(TextIndex(trees, share=False)) == 4
 
 
@@ -215,13 +224,14 @@ def test_errors_are_typed():
 
 
 def test_sampler_is_seeded_and_covers_every_template():
-    a = [sample_program(random.Random(3), template=t) for t in sorted(TEMPLATES)]
-    b = [sample_program(random.Random(3), template=t) for t in sorted(TEMPLATES)]
-    assert a == b
+    drawn = sample_programs(len(TEMPLATES), seed=3, cycle=True)
+    assert drawn == sample_programs(len(TEMPLATES), seed=3, cycle=True)
+    assert [name for name, _ in drawn] == [t.name for t in TEMPLATES]
     assert sample_trees(5, seed=1) == sample_trees(5, seed=1)
+    assert sample_trees(5, seed=1) != sample_trees(5, seed=2)
     assert {t.root.module for t in sample_trees(len(TEMPLATES), cycle=True)} >= {"Superlative"}
-    with pytest.raises(KeyError, match="unknown template"):
-        sample_program(random.Random(0), template="nope")
+    indirect = sample_trees(40, seed=0, indirect=1.0)
+    assert any(n.module == "ToAction" for t in indirect for n in t.nodes)
 
 
 def test_benchmark_runs_at_a_tiny_size():

@@ -8,7 +8,8 @@ import random
 import pytest
 import torch
 
-from stair.generator.grammar import INF, AllowedSets, GrammarConstraint, ProgramGrammar
+from stair.generator.constraint import AllowedSets, GrammarConstraint
+from stair.generator.grammar import INF, ProgramGrammar
 from stair.generator.system import copy_marginal_nll
 from stair.generator.target import (
     PhraseInventory,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import lightning as L
 import pytest
@@ -12,12 +12,15 @@ from torch.utils.data import DataLoader
 
 import stair.train.system
 from stair.engine.metrics import Tally, add_answers, gold_vs_generated, results_table
+from stair.engine.network import Network
 from stair.testing.batch import fake_batch, fake_vocabularies
 from stair.testing.programs import sample_trees
 from stair.train.system import LitSTAIR
 from tests.tiny_synth import one_torch_thread  # noqa: F401
 
 VOC = fake_vocabularies(feature_dim=12, max_count=4)
+SMALL = Network(hidden=16)
+SMALL_NO_DROPOUT = Network(hidden=16, dropout=0.0)
 TREES = sample_trees(16, seed=5, cycle=True)
 
 
@@ -33,7 +36,7 @@ def _loader(batches):
 
 def _overfit(architecture, steps=25, **kw):
     torch.manual_seed(0)
-    lit = LitSTAIR(VOC, architecture=architecture, hidden=16, dropout=0.0, **kw)
+    lit = LitSTAIR(VOC, architecture=architecture, network=SMALL_NO_DROPOUT, **kw)
     opt = torch.optim.Adam(lit.parameters(), lr=1e-2)
     batch = _batch()
     losses = []
@@ -60,7 +63,7 @@ def test_the_baseline_trains():
 
 def test_intermediate_losses_enter_only_with_a_positive_lambda(monkeypatch):
     torch.manual_seed(0)
-    lit = LitSTAIR(VOC, hidden=16, intermediate_weight=0.0, grounding_weight=0.0, dropout=0.0)
+    lit = LitSTAIR(VOC, network=SMALL_NO_DROPOUT, intermediate_weight=0.0, grounding_weight=0.0)
     batch = _batch()
     out = lit(batch)
 
@@ -96,7 +99,7 @@ def test_answer_metrics_by_metadata():
 @pytest.mark.parametrize("architecture", ["stair", "baseline"])
 def test_checkpoint_reloads_with_no_other_file(tmp_path, architecture):
     L.seed_everything(0, verbose=False)
-    lit = LitSTAIR(VOC, architecture=architecture, hidden=16)
+    lit = LitSTAIR(VOC, architecture=architecture, network=SMALL)
     trainer = L.Trainer(
         accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
@@ -106,8 +109,9 @@ def test_checkpoint_reloads_with_no_other_file(tmp_path, architecture):
     trainer.save_checkpoint(path)
     ckpt = torch.load(path, weights_only=False)
     assert ckpt["hyper_parameters"]["vocabularies"]["concepts"] == VOC["concepts"]
+    assert ckpt["hyper_parameters"]["network"] == asdict(SMALL)  # a plain dict, no object
     loaded = LitSTAIR.load_from_checkpoint(path)
-    assert loaded.hparams.architecture == architecture
+    assert loaded.hparams.architecture == architecture and loaded.hparams.network["hidden"] == 16
     lit.eval(), loaded.eval()
     batch = _batch(2)
     with torch.no_grad():
@@ -116,7 +120,7 @@ def test_checkpoint_reloads_with_no_other_file(tmp_path, architecture):
 
 def test_evaluation_fills_results_per_split_with_module_metrics():
     L.seed_everything(0, verbose=False)
-    lit = LitSTAIR(VOC, hidden=16)
+    lit = LitSTAIR(VOC, network=SMALL)
     trainer = L.Trainer(
         accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False,
@@ -134,7 +138,7 @@ def test_evaluation_fills_results_per_split_with_module_metrics():
 def test_gold_and_generated_programs_are_reported_side_by_side(caplog):
     """A test run over a split and its ``:generated`` twin logs one table of both accuracies."""
     L.seed_everything(0, verbose=False)
-    lit = LitSTAIR(VOC, hidden=16)
+    lit = LitSTAIR(VOC, network=SMALL)
     gold = _batch(3)
     generated = replace(gold, metadata=[
         {**m, "split": "test:generated", "program_match": i % 2 == 0}

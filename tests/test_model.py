@@ -8,6 +8,7 @@ import torch
 from stair.engine.baseline import BlackBoxBaseline
 from stair.engine.encoders import QuestionEncoder, VideoEncoder, phrase_vectors
 from stair.engine.model import STAIRModel
+from stair.engine.network import Network
 from stair.testing.batch import fake_batch, fake_vocabularies
 from stair.testing.programs import sample_trees
 from tests.tiny_synth import one_torch_thread  # noqa: F401
@@ -31,7 +32,7 @@ def test_shapes_and_padding_is_ignored(hidden, frames, kind):
     voc = fake_vocabularies(feature_dim=12, max_count=5)
     lengths = [frames, 2, frames - 1, 1, frames, 3][: len(TREES) // 2]
     batch = fake_batch(TREES[:12], voc, num_videos=6, frames=frames, lengths=lengths)
-    model = STAIRModel(voc, hidden=hidden, video_encoder=kind).eval()
+    model = STAIRModel(voc, Network(hidden=hidden, video_encoder=kind)).eval()
     out = model(batch)
     A = len(model.answer_vocabulary)
     assert out.logits.shape == (12, A) and out.valid.shape == (12, A)
@@ -120,9 +121,10 @@ def test_pretrained_question_encoder_from_a_local_folder(tmp_path):
     torch.manual_seed(0)
     BertModel(config).save_pretrained(tmp_path / "tiny-bert")
     tokenizer.save_pretrained(tmp_path / "tiny-bert")
-    model = STAIRModel(
-        voc, hidden=16, question_encoder="pretrained", pretrained_path=str(tmp_path / "tiny-bert")
-    ).eval()
+    network = Network(
+        16, question_encoder="pretrained", pretrained_path=str(tmp_path / "tiny-bert")
+    )
+    model = STAIRModel(voc, network).eval()
     batch = fake_batch(TREES[:6], voc, frames=5)
     out = model(batch)
     assert out.logits.shape == (6, len(model.answer_vocabulary))
@@ -135,7 +137,7 @@ def test_baseline_shapes_and_padding():
     torch.manual_seed(0)
     voc = fake_vocabularies(feature_dim=12)
     batch = fake_batch(TREES[:8], voc, num_videos=4, frames=6, lengths=[6, 3, 2, 6])
-    model = BlackBoxBaseline(voc, hidden=16).eval()
+    model = BlackBoxBaseline(voc, Network(hidden=16)).eval()
     out = model(batch)
     assert out.logits.shape == (8, len(model.answer_vocabulary)) and out.trace is None
     assert out.valid.all()

@@ -38,9 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stair.cli.lightning import quiet_lightning
     from stair.demo.run import DemoSettings, run_demo
     from stair.demo.summary import render
+    from stair.train.cli import quiet_lightning
 
     quiet_lightning(logging.DEBUG if args.verbose else logging.WARNING)
     settings = DemoSettings.quick() if args.quick else DemoSettings()

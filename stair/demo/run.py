@@ -25,9 +25,10 @@ import lightning as L
 import torch
 
 from stair.audit.walkthrough import walkthrough
-from stair.cli.lightning import quiet_lightning
 from stair.data.datamodule import QADataModule
 from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.engine.network import Network
+from stair.train.cli import quiet_lightning
 from stair.train.system import LitSTAIR
 
 log = logging.getLogger(__name__)
@@ -100,12 +101,15 @@ def train_and_test(
     torch.set_num_threads(settings.threads)
     L.seed_everything(settings.seed, verbose=False)
     baseline = architecture == "baseline"
-    model = LitSTAIR(
-        dm.vocabularies,
-        architecture=architecture,
+    network = Network(
         hidden=settings.hidden,
         word_dim=settings.word_dim,
         dropout=settings.baseline_dropout if baseline else settings.dropout,
+    )
+    model = LitSTAIR(
+        dm.vocabularies,
+        architecture=architecture,
+        network=network,
         lr=settings.baseline_lr if baseline else settings.lr,
         intermediate_weight=settings.intermediate_weight,
     )

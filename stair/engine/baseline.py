@@ -17,33 +17,31 @@ from einops import einsum
 from torch import nn
 
 from stair.engine.batch import QABatch
-from stair.engine.encoders import VideoEncoder, VideoKind
 from stair.engine.heads import AnswerVocabulary
-from stair.engine.model import ModelOutput, QuestionKind, build_question_encoder
+from stair.engine.model import ModelOutput
+from stair.engine.network import (
+    DEFAULT_NETWORK,
+    Network,
+    build_question_encoder,
+    build_video_encoder,
+)
 from stair.modules.common import NEG
 
 
 class BlackBoxBaseline(nn.Module):
-    """``MLP(query after hops of attention over the frames) -> logits over every answer``."""
+    """``MLP(query after hops of attention over the frames) -> logits over every answer``.
+
+    ``network``: the hyper-parameters it shares with the module network; ``hops``: attention
+    hops over the frames.
+    """
 
     def __init__(
-        self,
-        vocabularies: Mapping[str, Any],
-        hidden: int = 256,
-        video_encoder: VideoKind = "lstm",
-        question_encoder: QuestionKind = "lstm",
-        word_dim: int = 300,
-        dropout: float = 0.1,
-        pretrained_path: str | None = None,
-        hops: int = 2,
+        self, vocabularies: Mapping[str, Any], network: Network = DEFAULT_NETWORK, hops: int = 2
     ) -> None:
         super().__init__()
-        self.video_encoder = VideoEncoder(
-            int(vocabularies["feature_dim"]), hidden, video_encoder, dropout=dropout
-        )
-        self.question_encoder = build_question_encoder(
-            vocabularies, hidden, question_encoder, word_dim, dropout, pretrained_path
-        )
+        hidden, dropout = network.hidden, network.dropout
+        self.video_encoder = build_video_encoder(vocabularies, network)
+        self.question_encoder = build_question_encoder(vocabularies, network)
         self.answer_vocabulary = AnswerVocabulary(
             list(vocabularies["answers"]), int(vocabularies["max_count"])
         )

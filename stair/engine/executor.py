@@ -1,19 +1,18 @@
 """The batched executor: every node of every question of a batch, one module call per group.
 
-:func:`execute` runs a :class:`~stair.engine.plan.Plan` (the groups of nodes and the gathers of
-their
-arguments, built with the batch): groups in order of height, each as ONE call of its module on
-the gathered rows, its output kept whole as a chunk that later groups gather from (DESIGN.md
-section 8). The result is a :class:`Trace`: every node's value, a row of its group's output.
+:func:`execute` runs a :class:`~stair.engine.plan.Plan` (the groups of nodes and the gathers
+of their arguments, built with the batch): groups in order of height, each as ONE call of its
+module on the gathered rows, its output kept whole as a chunk that later groups gather from
+(DESIGN.md section 8). The result is a :class:`Trace`: every node's value, a row of its group's
+output. The one path there is: a single question is a batch of one.
 
-Inputs: the phrase embeddings ``text [P, D]`` (row of each phrase occurrence: :class:`TextIndex`),
-the encoded videos ``video`` (``[NV, T, D]``, each encoded once even when several questions share
-it) with the video row of each tree, the concept bank (for ``Superlative`` over every action)
-and the modules (``nn.ModuleDict`` name -> module, e.g. :func:`stair.modules.build_modules`).
+Inputs: the phrase embeddings ``text [P, D]`` (row of each phrase occurrence:
+:class:`~stair.engine.plan.TextIndex`), the encoded videos ``video`` (``[NV, T, D]``, each
+encoded once even when several questions share it) with the video row of each tree, the concept
+bank (for ``Superlative`` over every action) and the modules (``nn.ModuleDict`` name ->
+module, e.g. :func:`stair.modules.build_modules`).
 Where the plan gives a module slot's phrases their union, the first group that projects them
 projects the whole union (:class:`_Context`, :attr:`Text.projections`).
-
-:func:`execute_single` is a plain recursive per-question interpreter, for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -24,16 +23,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from stair.engine.plan import Gather, Group, Plan, Span, TextIndex, VideoGather
+from stair.engine.gathers import Gather, Span
+from stair.engine.plan import Group, Plan
 from stair.modules.registry import context_of
 from stair.programs.signatures import SIGNATURES, VType
 from stair.programs.switches import Switch
-from stair.programs.tree import ModuleTree, Node, Phrase, VideoInput
 from stair.values import VALUE_TYPES, ExecutionError, Text, Value, Video
-
-__all__ = [
-    "Gather", "Group", "Plan", "TextIndex", "Trace", "VideoGather", "execute", "execute_single",
-]  # fmt: skip
 
 
 class Trace:
@@ -68,10 +63,6 @@ class Trace:
         trees, gather = self.plan.roots[vtype]
         return trees, gather.fetch(self._store)
 
-    def root_values(self) -> dict[VType, tuple[Tensor, Value]]:
-        """:meth:`roots` of every answer type present in the batch."""
-        return {t: self.roots(t) for t in self.plan.roots}  # type: ignore[misc]
-
     def groups(self) -> list[tuple[Group, Value]]:
         return list(zip(self.plan.groups, self.outputs))
 
@@ -88,7 +79,7 @@ class _Context:
     phrase rows, computed when the first group asks (:attr:`Text.projections`).
     """
 
-    def __init__(self, bank: nn.Module | None, text: Tensor | None = None) -> None:
+    def __init__(self, bank: nn.Module | None, text: Tensor) -> None:
         self.bank, self._actions = bank, None
         self.text = text
         self._projected: dict[tuple[Span, nn.Module], Tensor] = {}
@@ -163,41 +154,3 @@ def execute(
         store.setdefault(returns, []).append(out)
         outputs.append(out)
     return Trace(plan, store, outputs)
-
-
-def execute_single(
-    tree: ModuleTree,
-    modules: Mapping[str, nn.Module],
-    video: Video,
-    text: Mapping[tuple[int, int, int], Tensor],
-    bank: nn.Module | None = None,
-) -> dict[int, Value]:
-    """Every node's value of one question, recursively, batch size 1 (tests and benchmarks).
-
-    ``video``: this question's video (one row); ``text``: ``(node id, slot, item) -> [D]``, the
-    embedding of each phrase occurrence (``TextIndex.rows_for`` gives the rows).
-    """
-    ctx = _Context(bank)
-    values: dict[int, Value] = {}
-
-    def leaf(node: Node, slot: int, item: int, arg: Any) -> Any:
-        if isinstance(arg, Phrase):
-            return Text(text[(node.id, slot, item)][None])
-        if isinstance(arg, VideoInput):
-            return video
-        return run(arg)
-
-    def run(node: Node) -> Value:
-        args = [
-            None
-            if arg is None
-            else tuple(leaf(node, slot, i, a) for i, a in enumerate(arg))
-            if isinstance(arg, tuple)
-            else leaf(node, slot, 0, arg)
-            for slot, arg in enumerate(node.args)
-        ]
-        values[node.id] = _call(modules[node.module], node.switch, args, ctx)
-        return values[node.id]
-
-    run(tree.root)
-    return values

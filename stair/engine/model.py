@@ -18,20 +18,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from stair.engine.batch import QABatch
-from stair.engine.encoders import QuestionEncoder, VideoEncoder, VideoKind, phrase_vectors
+from stair.engine.encoders import phrase_vectors
 from stair.engine.executor import Trace, execute
 from stair.engine.heads import AnswerVocabulary, TypedAnswerHead
+from stair.engine.network import (
+    DEFAULT_NETWORK,
+    Network,
+    build_question_encoder,
+    build_video_encoder,
+)
 from stair.modules import ConceptBank, build_modules
-from stair.programs.text import WordVocab
 from stair.values import Video
-
-QuestionKind = Literal["lstm", "pretrained"]
 
 
 @dataclass
@@ -44,63 +47,30 @@ class ModelOutput:
     text: Tensor | None = None  # [P, H] the phrase vectors (rows of the batch's TextIndex)
 
 
-def build_question_encoder(
-    vocabularies: Mapping[str, Any],
-    hidden: int,
-    kind: QuestionKind = "lstm",
-    word_dim: int = 300,
-    dropout: float = 0.1,
-    pretrained_path: str | None = None,
-) -> nn.Module:
-    """The BiLSTM question encoder, or a local ``transformers`` model (``pretrained_path``)."""
-    words = WordVocab(vocabularies["words"]).words
-    if kind == "pretrained":
-        from stair.engine.pretrained import PretrainedQuestionEncoder
-
-        if pretrained_path is None:
-            raise ValueError("question_encoder='pretrained' needs pretrained_path")
-        return PretrainedQuestionEncoder(pretrained_path, words, hidden)
-    if kind != "lstm":
-        raise ValueError(f"unknown question encoder {kind!r} (lstm or pretrained)")
-    return QuestionEncoder(len(words), hidden, word_dim=word_dim, dropout=dropout)
-
-
 class STAIRModel(nn.Module):
     """Video + module trees + question -> answer logits and every step's value.
 
-    ``hidden``: the size of frame states, phrase vectors and concepts (the modules' ``dim``).
-    ``share_localizer``: ``Superlative`` localises its candidates with ``Localize``'s own
-    parameters (the same bilinear frame match), so that the supervision of every localised
-    action phrase also trains the durations it compares.
+    ``network``: the hyper-parameters (:class:`~stair.engine.network.Network`; ``hidden`` is
+    the modules' ``dim``). ``share_localizer``: ``Superlative`` localises its candidates with
+    ``Localize``'s own parameters (the same bilinear frame match), so that the supervision of
+    every localised action phrase also trains the durations it compares.
     """
 
     def __init__(
         self,
         vocabularies: Mapping[str, Any],
-        hidden: int = 256,
-        video_encoder: VideoKind = "lstm",
-        question_encoder: QuestionKind = "lstm",
-        word_dim: int = 300,
-        dropout: float = 0.1,
-        pretrained_path: str | None = None,
+        network: Network = DEFAULT_NETWORK,
         share_localizer: bool = True,
     ) -> None:
         super().__init__()
         concepts = list(vocabularies["concepts"])
-        self.hidden = hidden
-        self.video_encoder = VideoEncoder(
-            int(vocabularies["feature_dim"]), hidden, video_encoder, dropout=dropout
-        )
-        self.question_encoder = build_question_encoder(
-            vocabularies, hidden, question_encoder, word_dim, dropout, pretrained_path
-        )
+        self.hidden = hidden = network.hidden
+        self.video_encoder = build_video_encoder(vocabularies, network)
+        self.question_encoder = build_question_encoder(vocabularies, network)
         self.text_proj = nn.Linear(hidden, hidden)
         self.bank = ConceptBank(concepts, hidden, dict(zip(concepts, vocabularies["categories"])))
         max_count = int(vocabularies["max_count"])
-        self.nmn = build_modules(dim=hidden, max_count=max_count)
-        if share_localizer:
-            self.nmn["Superlative"].query = self.nmn["Localize"].query
-            self.nmn["Superlative"].bias = self.nmn["Localize"].bias
+        self.nmn = build_modules(dim=hidden, max_count=max_count, share=share_localizer)
         self.answer_vocabulary = AnswerVocabulary(list(vocabularies["answers"]), max_count)
         self.head = TypedAnswerHead(self.answer_vocabulary, concepts)
 

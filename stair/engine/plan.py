@@ -4,7 +4,8 @@ Nodes of all trees are grouped by (height in their tree, module, switch, kinds o
 arguments); groups run in order of height, each as ONE call of its module on the gathered batch
 (DESIGN.md section 8). A group's output is kept whole as a *chunk*; a node's value is a row of a
 chunk, so "scattering back" costs nothing, and a later group gathers its inputs from the chunks
-with index tensors computed once per batch by :class:`Plan` (a contiguous run of rows is a view).
+with index tensors computed once per batch by :class:`Plan` (:mod:`stair.engine.gathers`; a
+contiguous run of rows is a view).
 The plan is bookkeeping over the trees only, so the data pipeline builds it with the batch (in
 the loader's workers); its index tensors are views of one buffer, moved to a device at once.
 
@@ -21,20 +22,19 @@ plan points their output at the features they came from. :mod:`stair.engine.exec
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from stair.engine.gathers import Address, Gather, IndexBuffer, Span, VideoGather, bind_arg
 from stair.modules.registry import MODULES
 from stair.programs.signatures import SIGNATURES, VType
 from stair.programs.switches import Switch
 from stair.programs.tree import ModuleTree, Node, Phrase, VideoInput
-from stair.values import VALUE_TYPES, ExecutionError, Value, Video, tensor_fields
-
-Address = tuple[int, int]  # (chunk, row) in the chunk list of one value type
+from stair.values import ExecutionError
 
 
 class TextIndex:
@@ -72,121 +72,6 @@ class TextIndex:
     def row(self, tree: int, node: int, slot: int, item: int = 0) -> int:
         """The row of the phrase in ``slot`` (``item`` within a variadic slot) of a node."""
         return self._rows[tree][(node, slot, item)]
-
-    def rows_for(self, tree: int) -> dict[tuple[int, int, int], int]:
-        """``(node id, slot, item) -> row`` for every phrase occurrence of one question."""
-        return dict(self._rows[tree])
-
-
-Span = tuple[int, int]  # (start, length) in a plan's index buffer
-
-
-class _Indices:
-    """Collects a plan's index lists into one flat list: one tensor, one transfer to a device."""
-
-    def __init__(self) -> None:
-        self.values: list[int] = []
-
-    def add(self, rows: Sequence[int]) -> Span:
-        start = len(self.values)
-        self.values.extend(rows)
-        return start, len(rows)
-
-
-@dataclass(frozen=True)
-class Gather:
-    """How to collect one argument of a group: rows of one or several chunks of a value type.
-
-    ``rows`` (and a phrase gather's ``union``) are views of the plan's index buffer at
-    ``rows_at`` (``union_at``) (:meth:`bind`), so that moving a plan to a device moves one
-    tensor. Rows from several chunks index their concatenation, computed when the plan is built.
-    """
-
-    vtype: VType
-    chunks: tuple[int, ...]
-    start: int = 0  # one chunk, a contiguous run of rows: a view, no copy
-    length: int = 0
-    rows_at: Span | None = None  # else these rows (of the chunks concatenated, if ``several``)
-    several: bool = False
-    rows: Tensor | None = None
-    # phrases (Text): all rows that this module slot reads in the batch, and ours among them
-    union_at: Span | None = None
-    offset: int = 0
-    union: Tensor | None = None
-
-    @staticmethod
-    def of(
-        vtype: VType, addresses: Sequence[Address], indices: _Indices, sizes: Mapping[int, int]
-    ) -> Gather:
-        """``sizes``: the rows of each computed chunk (chunk 0, the inputs, may be any size)."""
-        # several chunks are concatenated with chunk 0 last, so every offset is known here
-        chunks = tuple(sorted({c for c, _ in addresses}, key=lambda c: (c == 0, c)))
-        rows = [r for _, r in addresses]
-        if len(chunks) == 1:
-            if rows == list(range(rows[0], rows[0] + len(rows))):
-                return Gather(vtype, chunks, rows[0], len(rows))
-            return Gather(vtype, chunks, rows_at=indices.add(rows))
-        offsets, total = {}, 0
-        for c in chunks:
-            offsets[c] = total
-            total += sizes.get(c, 0)
-        flat = [offsets[c] + r for c, r in addresses]
-        return Gather(vtype, chunks, rows_at=indices.add(flat), several=True)
-
-    def bind(self, index: Tensor) -> Gather:
-        """The gather with its row tensors as views of ``index`` (the plan's buffer)."""
-        views = {
-            name: index.narrow(0, *at)
-            for name, at in (("rows", self.rows_at), ("union", self.union_at))
-            if at is not None
-        }  # fmt: skip
-        return replace(self, **views) if views else self
-
-    def take(self, store: Mapping[VType, list[Value]], name: str) -> Tensor | None:
-        """The gathered rows of one field (``"weights"``, ``"vector"``, ...) of the chunks."""
-        parts = [getattr(store[self.vtype][c], name) for c in self.chunks]
-        if any(p is None for p in parts):
-            return None
-        if self.several:
-            return torch.cat(parts).index_select(0, self.rows)
-        if self.rows is not None:
-            return parts[0].index_select(0, self.rows)
-        if self.start == 0 and self.length == len(parts[0]):
-            return parts[0]
-        return parts[0].narrow(0, self.start, self.length)
-
-    def fetch(self, store: Mapping[VType, list[Value]]) -> Value:
-        """The gathered rows as a value of the gather's type."""
-        cls = VALUE_TYPES[self.vtype]
-        return cls(**{name: self.take(store, name) for name in tensor_fields(cls)})
-
-
-@dataclass(frozen=True)
-class VideoGather:
-    """A Video argument: its window and its features may come from different chunks.
-
-    ``Temporal`` and ``AttnVideo`` keep their input's features, so ``features`` points where
-    those were computed (the encoded videos, or a ``FilterFrame``) and only windows are copied.
-    """
-
-    window: Gather
-    features: Gather
-
-    def bind(self, index: Tensor) -> VideoGather:
-        return VideoGather(self.window.bind(index), self.features.bind(index))
-
-    def fetch(self, store: Mapping[VType, list[Value]]) -> Video:
-        feats, mask = self.features.take(store, "features"), self.features.take(store, "mask")
-        return Video(feats, self.window.take(store, "weights"), mask)  # type: ignore[arg-type]
-
-
-def _bind(arg: Any, index: Tensor) -> Any:
-    """A group argument (None, a gather or a tuple of them) bound to an index buffer."""
-    if arg is None:
-        return None
-    if isinstance(arg, tuple):
-        return tuple(a.bind(index) for a in arg)
-    return arg.bind(index)
 
 
 @dataclass
@@ -228,7 +113,7 @@ class Plan:
             raise ExecutionError(f"{len(video_rows)} video rows for {len(self.trees)} trees")
         self.num_videos = max(video_rows, default=-1) + 1
         self.groups = self._group(self.trees)
-        indices = _Indices()
+        indices = IndexBuffer()
         # (module, slot, item) -> phrase rows each group reads there, for the unions
         self._phrases: dict[tuple, list[tuple[Group, int, int | None, list[int]]]] = {}
         # chunk 0 of Text and Video: the phrase embeddings and the encoded videos
@@ -271,7 +156,7 @@ class Plan:
         del self._sizes
         self._bind(torch.tensor(indices.values, dtype=torch.long, device=device))
 
-    def _unite_phrases(self, indices: _Indices) -> None:
+    def _unite_phrases(self, indices: IndexBuffer) -> None:
         """Give the phrase gathers of a module slot read by several groups their union.
 
         A module's phrase-side layers (:func:`stair.modules.common.project`) then run once over
@@ -296,7 +181,7 @@ class Plan:
     def _bind(self, index: Tensor) -> None:
         self.index = index
         for group in self.groups:
-            group.args = [_bind(a, index) for a in group.args]
+            group.args = [bind_arg(a, index) for a in group.args]
             group.tree_index = index.narrow(0, *group.trees_at)
         self.roots: dict[VType, tuple[Tensor, Gather]] = {
             t: (index.narrow(0, *at), gather.bind(index)) for t, (at, gather) in self._roots.items()
@@ -343,7 +228,7 @@ class Plan:
         address: dict[tuple[int, int], Address],
         features: dict[tuple[int, int], Address],
         video_rows: list[int],
-        indices: _Indices,
+        indices: IndexBuffer,
     ) -> Any:
         first = self.trees[group.trees[0]].nodes[group.nodes[0]].args[slot]
         if first is None:
@@ -363,7 +248,7 @@ class Plan:
         address: dict[tuple[int, int], Address],
         features: dict[tuple[int, int], Address],
         video_rows: list[int],
-        indices: _Indices,
+        indices: IndexBuffer,
     ) -> Gather | VideoGather:
         window: list[Address] = []
         feats: list[Address] = []

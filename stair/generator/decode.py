@@ -19,7 +19,7 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput
 
-from stair.generator.grammar import GrammarConstraint
+from stair.generator.constraint import GrammarConstraint
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Random :class:`~stair.engine.batch.QABatch`\\ es from module trees, for tests and benchmarks.
 
-No dataset needed: the trees come from anywhere (``stair.testing.programs`` gives AGQA-shaped
-ones), the features and the golds are random but correctly typed and shaped, and the question
-is made of the trees' phrases (a share of them left out, so that both phrase-embedding paths of
-the model run). Everything is seeded.
+No dataset needed: the trees come from anywhere (``stair.testing.programs`` gives trees of
+every template shape of the synthetic benchmark), the features and the golds are random but
+correctly typed and shaped, and the question is made of the trees' phrases (a share of them
+left out, so that both phrase-embedding paths of the model run). Everything is seeded.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 
+from stair.data.synth.vocab import DEFAULT_VOCAB, Vocab
 from stair.engine.batch import QABatch
 from stair.engine.heads import AnswerVocabulary
 from stair.engine.plan import Plan, TextIndex
 from stair.programs.signatures import VType
 from stair.programs.text import WordVocab, tokenize
 from stair.programs.tree import ModuleTree, Phrase
-from stair.testing.programs import DEFAULT_VOCABULARY, PhraseVocabulary
 
 #: How many objects, relations and actions AGQA has (its concept bank's size).
 AGQA_CONCEPTS = (36, 25, 157)
@@ -29,18 +29,20 @@ FILLER = ("what", "did", "they", "do", "and", "then")
 
 def fake_vocabularies(
     feature_dim: int = 32,
-    phrases: PhraseVocabulary = DEFAULT_VOCABULARY,
+    phrases: Vocab = DEFAULT_VOCAB,
     concept_counts: tuple[int, int, int] | None = None,
     num_words: int | None = None,
     max_count: int = 10,
     num_frames: int = 8,
 ) -> dict[str, Any]:
-    """Vocabularies (the data module's dict form) covering ``phrases``.
+    """Vocabularies (the data module's dict form) covering the objects, relations, actions and
+    verbs of ``phrases`` (the synthetic benchmark's vocabulary, which the sampled trees use).
 
     ``concept_counts``: pad objects / relations / actions with made-up names up to these sizes
     (e.g. :data:`AGQA_CONCEPTS`); ``num_words``: pad the word vocabulary up to this size.
     """
-    groups = [list(phrases.objects), list(phrases.relations), list(phrases.actions)]
+    actions = [a.phrase for a in phrases.actions]
+    groups = [list(phrases.objects), list(phrases.relations), actions]
     for i, (name, want) in enumerate(zip(("object", "relation", "action"), concept_counts or ())):
         groups[i] += [f"{name} {k}" for k in range(want - len(groups[i]))]
     concepts = [c for g in groups for c in g]
