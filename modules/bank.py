@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from stair.values import Category, Vocabulary
+from stair.values import Category, ConceptSpace
 
 
 class ConceptBank(nn.Module):
@@ -61,6 +61,6 @@ class ConceptBank(nn.Module):
         """The row index of each name (a KeyError names an unknown concept)."""
         return torch.tensor([self.index[n] for n in names], device=self.embeddings.device)
 
-    def vocabulary(self) -> Vocabulary:
+    def space(self) -> ConceptSpace:
         """Names and (detached) embeddings, for rendering concepts in an audit."""
-        return Vocabulary(self.names, self.embeddings.detach())
+        return ConceptSpace(self.names, self.embeddings.detach())

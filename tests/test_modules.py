@@ -242,7 +242,7 @@ def test_concept_bank_actions_and_vocabulary():
     )
     assert bank.actions().shape == (2, 8)
     assert torch.equal(bank.actions()[0], bank.embeddings[1])
-    assert bank.vocabulary().names == ["cup", "run", "jump"]
+    assert bank.space().names == ["cup", "run", "jump"]
     assert bank.rows(["jump", "cup"]).tolist() == [2, 0]
     assert torch.isclose(bank.temperature, torch.tensor(0.1))
     with pytest.raises(ValueError, match="unique"):

@@ -24,7 +24,6 @@ from stair.values import (
     Text,
     Value,
     Video,
-    Vocabulary,
     choose_options,
     tree_golds,
 )
@@ -121,9 +120,9 @@ def test_explain_frames_and_video_in_frames_and_seconds():
 def test_explain_concept_bool_count_text():
     names = ["cup", "phone", "dish"]
     emb = torch.eye(3)
-    vocab = Vocabulary(names, emb)
+    vocab = ConceptSpace(names, emb)
     concept = Concept(torch.tensor([[0.1, 2.0, 0.3]]), option=torch.tensor([[0.0, 2.0]]))
-    out = concept.explain(0, vocabulary=vocab, top_k=2)
+    out = concept.explain(0, concepts=vocab, top_k=2)
     json.dumps(out)
     assert [n["name"] for n in out["nearest"]] == ["phone", "dish"]
     assert out["option_probabilities"][1] > 0.8
@@ -135,8 +134,7 @@ def test_explain_concept_bool_count_text():
     count = Count(torch.tensor([[0.0, 3.0, 0.0]]).log_softmax(-1)).explain(0)
     assert count["value"] == 1 and count["probability"] > 0.9
     assert (
-        Text(torch.tensor([[1.0, 0, 0]])).explain(0, vocabulary=vocab)["nearest"][0]["name"]
-        == "cup"
+        Text(torch.tensor([[1.0, 0, 0]])).explain(0, concepts=vocab)["nearest"][0]["name"] == "cup"
     )
 
 

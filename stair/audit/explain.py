@@ -115,7 +115,7 @@ def explain_batch(
     ``model``: the :class:`~stair.engine.model.STAIRModel` (for its concept bank and answers).
     """
     bank = model.bank
-    vocabulary = bank.vocabulary()
+    concepts = bank.space()
     verdicts: dict[tuple[int, int], dict[str, float]] = {}
     categories = concept_categories(bank)
     for sup in supervised(output.trace, batch.golds):
@@ -140,7 +140,7 @@ def explain_batch(
         steps = []
         for node in tree.nodes:
             value = output.trace.value(b, node.id)
-            shown = value.explain(0, times, vocabulary)
+            shown = value.explain(0, times, concepts)
             gold = batch.golds[b].get(node.id) if b < len(batch.golds) else None
             if gold is not None:
                 gold = value.explain_gold(gold.cpu(), times, bank.names)

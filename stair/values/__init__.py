@@ -33,7 +33,6 @@ from stair.values.base import (
     GoldContext,
     GoldError,
     Value,
-    Vocabulary,
     tensor_fields,
 )
 from stair.values.concept import Concept, Text
@@ -46,6 +45,6 @@ from stair.values.time import TimeBase
 __all__ = [
     "VALUE_TYPES", "Bool", "Category", "Concept", "ConceptSpace", "Count", "Direction",
     "ExecutionError", "Extreme", "FrameMap", "Frames", "GoldContext", "GoldError", "Switch",
-    "TemporalMode", "Text", "TimeBase", "Value", "Video", "Vocabulary", "choose_options",
+    "TemporalMode", "Text", "TimeBase", "Value", "Video", "choose_options",
     "tensor_fields", "tree_golds",
 ]  # fmt: skip

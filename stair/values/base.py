@@ -49,15 +49,9 @@ class GoldError(StairError):
     """A gold value that cannot become a tensor (unknown concept, frame counts that disagree)."""
 
 
-class Vocabulary(NamedTuple):
-    """Concept names and their embeddings ``[V, D]``, for rendering concepts as words."""
-
-    names: Sequence[str]
-    embeddings: Tensor
-
-
 class ConceptSpace(NamedTuple):
-    """The concept bank as Concept losses and judgements read it.
+    """The concept bank as values read it: to render a concept as its nearest names, and for
+    Concept losses and judgements.
 
     ``embeddings [V, D]`` in the bank's row order (``names``); ``temperature`` divides the
     cosines of the InfoNCE loss (the bank's learnable one); ``categories [V]``: each concept's

@@ -18,21 +18,21 @@ from torch import Tensor
 
 from stair.programs.signatures import VType
 from stair.programs.switches import Category, Switch
-from stair.values.base import ConceptSpace, GoldContext, GoldError, Value, Vocabulary
+from stair.values.base import ConceptSpace, GoldContext, GoldError, Value
 from stair.values.time import TimeBase
 
 #: How many nearest concepts the judgement's recall looks at.
 RECALL_AT = 5
 
 
-def _nearest(vector: Tensor, vocabulary: Vocabulary | None, top_k: int) -> list[dict[str, Any]]:
-    if vocabulary is None:
+def _nearest(vector: Tensor, concepts: ConceptSpace | None, top_k: int) -> list[dict[str, Any]]:
+    if concepts is None:
         return []
-    sims = F.cosine_similarity(vector[None], vocabulary.embeddings.to(vector), dim=-1)
+    sims = F.cosine_similarity(vector[None], concepts.embeddings.to(vector), dim=-1)
     k = min(top_k, sims.shape[0])
     best = sims.topk(k)
     return [
-        {"name": vocabulary.names[int(i)], "cosine": round(float(s), 4)}
+        {"name": concepts.names[int(i)], "cosine": round(float(s), 4)}
         for s, i in zip(best.values, best.indices)
     ]
 
@@ -127,13 +127,13 @@ class Concept(Value):
         self,
         index: int,
         time: TimeBase = None,
-        vocabulary: Vocabulary | None = None,
+        concepts: ConceptSpace | None = None,
         top_k: int = 5,
     ) -> dict[str, Any]:
         vec = self.vector[index].detach().float()
         out: dict[str, Any] = {"type": "Concept", "norm": round(float(vec.norm()), 4)}
-        if vocabulary is not None:
-            out["nearest"] = _nearest(vec, vocabulary, top_k)
+        if concepts is not None:
+            out["nearest"] = _nearest(vec, concepts, top_k)
         if self.option is not None:
             probs = self.option[index].detach().float().softmax(-1)
             out["option_probabilities"] = [round(float(p), 4) for p in probs]
@@ -181,11 +181,11 @@ class Text(Value):
         self,
         index: int,
         time: TimeBase = None,
-        vocabulary: Vocabulary | None = None,
+        concepts: ConceptSpace | None = None,
         top_k: int = 5,
     ) -> dict[str, Any]:
         vec = self.vector[index].detach().float()
         out: dict[str, Any] = {"type": "Text", "norm": round(float(vec.norm()), 4)}
-        if vocabulary is not None:
-            out["nearest"] = _nearest(vec, vocabulary, top_k)
+        if concepts is not None:
+            out["nearest"] = _nearest(vec, concepts, top_k)
         return out

@@ -17,7 +17,7 @@ from torch import Tensor
 from stair.programs.signatures import VType
 from stair.programs.switches import Switch
 from stair.programs.symbolic import spans
-from stair.values.base import ConceptSpace, GoldContext, Value, Vocabulary
+from stair.values.base import ConceptSpace, GoldContext, Value
 from stair.values.time import TimeBase, runs_in_seconds, shown_spans
 
 
@@ -130,7 +130,7 @@ class Video(_OverTime):
         return _iou(self.focus, gold, self.mask)
 
     def explain(
-        self, index: int, time: TimeBase = None, vocabulary: Vocabulary | None = None
+        self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
     ) -> dict[str, Any]:
         real = self.focus[index][self.mask[index]]  # the real frames, in order
         real = real.detach().float()
@@ -169,7 +169,7 @@ class Frames(_OverTime):
         return _iou(self.masked, gold, self.mask)
 
     def explain(
-        self, index: int, time: TimeBase = None, vocabulary: Vocabulary | None = None
+        self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
     ) -> dict[str, Any]:
         probs = self.probs[index][self.mask[index]].detach().float()  # the real frames
         return {

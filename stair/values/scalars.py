@@ -16,7 +16,7 @@ from torch import Tensor
 
 from stair.programs.signatures import AnswerAs, VType
 from stair.programs.switches import Switch
-from stair.values.base import ConceptSpace, GoldContext, Value, Vocabulary
+from stair.values.base import ConceptSpace, GoldContext, Value
 from stair.values.time import TimeBase
 
 #: The answer words of a true and a false Bool, by what the root means.
@@ -54,7 +54,7 @@ class Bool(Value):
         return {"acc": ((self.logit > 0) == (gold > 0.5)).double()}
 
     def explain(
-        self, index: int, time: TimeBase = None, vocabulary: Vocabulary | None = None
+        self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
     ) -> dict[str, Any]:
         p = float(self.prob[index])
         return {"type": "Bool", "probability": round(p, 4), "value": p >= 0.5}
@@ -116,7 +116,7 @@ class Count(Value):
         return {"acc": (self.logits.argmax(-1) == self._target(gold)).double()}
 
     def explain(
-        self, index: int, time: TimeBase = None, vocabulary: Vocabulary | None = None
+        self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
     ) -> dict[str, Any]:
         probs = self.logits[index].detach().float().softmax(-1)
         best = int(probs.argmax())
