@@ -1,0 +1,110 @@
+"""Stream the elements of a JSON file that is one list (``[{...}, {...}, ...]``), one at a time.
+
+STAR's ``STAR_<split>.json`` (situation graphs included, hundreds of MB) and MSRVTT-QA's
+``<split>_qa.json`` are each a single JSON list. :func:`iter_json_list` reads the file in chunks
+and decodes one element at a time with the standard library's C decoder
+(``json.JSONDecoder.raw_decode`` at an offset), so memory stays at one chunk plus one element
+whatever the file size. A file that is not a JSON list, or is not UTF-8, raises
+:class:`~stair.data.dataset.DatasetFormatError` naming the file, the element index and the
+character offset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from stair.data.agqa.files import DatasetFormatError
+
+__all__ = ["iter_json_list"]
+
+
+class _Window:
+    """A sliding window over a text file, for decoding one JSON value at a time."""
+
+    def __init__(self, f: TextIO, chunk_size: int) -> None:
+        self.f, self.chunk_size = f, chunk_size
+        self.buf, self.pos, self.offset, self.eof = "", 0, 0, False
+
+    def more(self) -> bool:
+        chunk = self.f.read(self.chunk_size)
+        if not chunk:
+            self.eof = True
+            return False
+        self.offset += self.pos  # drop what was consumed
+        self.buf, self.pos = self.buf[self.pos :] + chunk, 0
+        return True
+
+    def peek(self) -> str | None:
+        """The next non-space character (not consumed), or None at the end of the file."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.more():
+                return None
+
+    def value(self, decoder: json.JSONDecoder, limit: int) -> Any:
+        """Decode the JSON value at the cursor, reading more of the file while it is incomplete."""
+        self.peek()
+        while True:
+            try:
+                obj, self.pos = decoder.raw_decode(self.buf, self.pos)
+                return obj
+            except json.JSONDecodeError:
+                if len(self.buf) - self.pos > limit or not self.more():
+                    raise
+
+    @property
+    def where(self) -> int:
+        return self.offset + self.pos
+
+
+def iter_json_list(
+    path: str | os.PathLike, *, chunk_size: int = 1 << 20, max_element_chars: int = 1 << 26
+) -> Iterator[tuple[int, Any]]:
+    """``(index from 0, element)`` of the JSON list in ``path``, in file order.
+
+    An element longer than ``max_element_chars`` is malformed (this bounds memory on a broken
+    file). Raises :class:`DatasetFormatError` at the first place the file stops being a list.
+    """
+    path = Path(path)
+    decoder = json.JSONDecoder()
+    try:
+        f = open(path, encoding="utf-8")  # noqa: SIM115 (closed below; generator)
+    except OSError as err:
+        raise DatasetFormatError(path, "", f"cannot read ({err.strerror or err})") from None
+    with f:
+        src, index = _Window(f, chunk_size), 0
+
+        def fail(reason: str) -> DatasetFormatError:
+            return DatasetFormatError(path, f"record {index} (character {src.where})", reason)
+
+        try:
+            if src.peek() != "[":
+                raise fail("expected a JSON list of records")
+            src.pos += 1
+            if src.peek() == "]":
+                src.pos += 1
+            else:
+                while True:
+                    yield index, src.value(decoder, max_element_chars)
+                    index += 1
+                    c = src.peek()
+                    src.pos += 1
+                    if c == "]":
+                        break
+                    if c != ",":
+                        raise fail(f"expected ',' or ']' after the record, found {c!r}")
+            if src.peek() is not None:
+                raise fail("unexpected data after the closing ']'")
+        except json.JSONDecodeError as err:
+            raise fail(f"invalid JSON ({err.msg})") from None
+        except UnicodeDecodeError as err:
+            raise fail(f"not UTF-8 text ({err.reason})") from None
+        except RecursionError:
+            raise fail("JSON nested too deep") from None
