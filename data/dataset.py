@@ -26,7 +26,7 @@
      "golds": {"0": {"type": "Bool", "value": true}, "1": {"type": "Concept", ...}, ...}}
 
 - ``program``: AGQA syntax (AGQA_FORMAT.md), accepted by ``stair.programs.compile_program``;
-  ``answer`` and ``golds`` are what ``stair.programs.execute`` gives on the video's scene graph
+  ``answer`` and ``golds`` are what ``stair.programs.evaluate`` gives on the video's scene graph
   (``golds``: module-tree node id -> ``SymValue.to_json()``, as ``SymbolicResult.golds_json()``).
 - ``metadata``: ``family`` (exists, query, choose, and, xor, first_last, superlative, compare,
   sequencing, count), ``semantic`` (object / relation / action: what the question is about),
@@ -34,41 +34,38 @@
   before/after; open), ``steps`` (modules in the compiled tree), ``time_expr`` (video, before,
   after, while, between, or tag for Compare's before-or-after), ``indirect`` (an indirect
   reference is used), ``compositions`` (see :mod:`stair.data.synth.splits`), ``novel`` (holds a
-  held-out composition), ``split``.
+  held-out composition), ``split``; benchmarks add ``options`` (multiple choice) and ``clip``
+  (``[start, end]`` seconds), see :mod:`stair.data.benchmark`.
 
 **features.h5** is a feature store (:mod:`stair.data.video.store`): ``/videos/<video_id>``
 float32 ``[T, D]``, attributes ``backbone="symbolic"``, ``frames``, ``fps``, ``timestamps``; read
-it with ``FeatureStore(path)`` or :meth:`SynthDataset.features`.
+it with ``FeatureStore(path)``.
 
-Every file is written atomically (temporary file + rename). :class:`SynthDataset` reads a folder;
-a malformed record raises :class:`DatasetFormatError` naming the file and the line.
+Every file is written atomically (:mod:`stair.files`). :class:`~stair.data.datamodule.QADataModule`
+reads a folder; :func:`iter_questions` streams one question file, and a malformed record (bad
+UTF-8, bad JSON, a missing or mistyped field) raises :class:`DatasetFormatError` naming the file
+and the line.
 """  # noqa: E501
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from stair.data.agqa.files import DatasetFormatError
-from stair.data.synth.vocab import Vocab
-from stair.programs import SceneGraph, SceneGraphError, load_scene_graphs
+from stair.files import AtomicFile, TextFileError, decode_line, read_raw_lines
 
 __all__ = [
+    "FORMAT",
     "DatasetFormatError",
     "QuestionMeta",
     "QuestionRecord",
     "QuestionWriter",
-    "SynthDataset",
-    "write_json_atomic",
-    "write_jsonl_atomic",
+    "iter_questions",
 ]
 
 FORMAT = "stair-synth/1"
@@ -89,14 +86,24 @@ class QuestionMeta:
     compositions: tuple[str, ...]
     novel: bool
     split: str
+    #: a multiple-choice question's candidate answers, in the benchmark's order (empty: open-ended)
+    options: tuple[str, ...] = ()
+    #: ``(start, end)`` seconds of the video the question is about (None: the whole video)
+    clip: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["compositions"] = list(self.compositions)
+        for name in _OPTIONAL:  # written only when set, so older files keep their bytes
+            if getattr(self, name) in ((), None):
+                del out[name]
+            else:
+                out[name] = list(getattr(self, name))
         return out
 
 
-_META_TYPES = {f.name: f.type for f in fields(QuestionMeta)}
+_OPTIONAL = ("options", "clip")
+_META_TYPES = {f.name: f.type for f in fields(QuestionMeta) if f.name not in _OPTIONAL}
 _PY_TYPES = {"str": str, "int": int, "bool": bool}
 
 
@@ -144,6 +151,13 @@ class QuestionRecord:
             elif type(value) is not _PY_TYPES[str(kind)]:
                 raise fail(f"metadata {name!r} must be of type {kind}, found {value!r}")
             values[name] = value
+        options, clip = meta.get("options", []), meta.get("clip")
+        if not (isinstance(options, list) and all(isinstance(o, str) for o in options)):
+            raise fail("metadata 'options' must be a list of strings")
+        if clip is not None and not (isinstance(clip, list) and len(clip) == 2 and all(
+                isinstance(t, int | float) and not isinstance(t, bool) for t in clip)):  # fmt: skip
+            raise fail(f"metadata 'clip' must be [start, end] in seconds, found {clip!r}")
+        values.update(options=tuple(options), clip=None if clip is None else tuple(clip))
         if not (isinstance(golds, dict) and all(isinstance(g, dict) and "type" in g
                                                 for g in golds.values())):  # fmt: skip
             raise fail("field 'golds' must map node ids to typed values")
@@ -151,34 +165,17 @@ class QuestionRecord:
                    data["answer"], QuestionMeta(**values), golds)  # fmt: skip
 
 
-def _tmp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class QuestionWriter:
     """Append question records to a ``.jsonl`` file that appears, complete, only on close.
 
-    Lines go to a temporary sibling; :meth:`close` renames it into place, :meth:`abort` (or
-    leaving a ``with`` block by an exception) deletes it, so a reader never sees half a file.
+    Lines go to a temporary sibling (:class:`stair.files.AtomicFile`); :meth:`close` renames it
+    into place, :meth:`abort` (or leaving a ``with`` block by an exception) deletes it, so a reader
+    never sees half a file.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = _tmp_sibling(self.path)
-        self._file = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115
+        self._file = AtomicFile(self.path)
         self.count = 0
 
     def write(self, record: QuestionRecord) -> None:
@@ -186,13 +183,10 @@ class QuestionWriter:
         self.count += 1
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-            os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def abort(self) -> None:
-        self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        self._file.abort()
 
     def __enter__(self) -> QuestionWriter:
         return self
@@ -204,105 +198,26 @@ class QuestionWriter:
             self.abort()
 
 
-def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[QuestionRecord]) -> int:
-    """Write question records, one JSON object a line, atomically; returns how many."""
-    with QuestionWriter(path) as writer:
-        for record in records:
-            writer.write(record)
-    return writer.count
-
-
 def iter_questions(path: str | os.PathLike) -> Iterator[QuestionRecord]:
-    """Stream the question records of one ``questions/<split>.jsonl`` file."""
+    """Stream the question records of one ``questions/<split>.jsonl`` file; a line that is not
+    UTF-8, not JSON or not a question record raises :class:`DatasetFormatError` naming the file
+    and the line."""
     path = Path(path)
+    lines = read_raw_lines(path)
     try:
-        f = open(path, encoding="utf-8")  # noqa: SIM115
-    except OSError as err:
-        raise DatasetFormatError(path, "", f"cannot read questions ({err.strerror})") from err
-    with f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
+        for number, raw in lines:
+            if not raw.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = json.loads(decode_line(raw, path, number))
+            except TextFileError as err:
+                raise DatasetFormatError(path, f"line {number}", err.reason) from None
             except json.JSONDecodeError as err:
                 raise DatasetFormatError(
                     path, f"line {number}", f"invalid JSON ({err.msg})"
                 ) from None
+            except RecursionError:
+                raise DatasetFormatError(path, f"line {number}", "JSON nested too deep") from None
             yield QuestionRecord.from_json(data, path, number)
-
-
-class SynthDataset:
-    """A synthetic dataset folder: questions per split, scene graphs, vocabulary and features."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise DatasetFormatError(self.root, "", "no such dataset folder")
-        self.meta: dict[str, Any] = self._json("meta.json")
-        if self.meta.get("format") != FORMAT:
-            raise DatasetFormatError(
-                self.root / "meta.json", "format", f"expected {FORMAT!r}, found "
-                f"{self.meta.get('format')!r}"
-            )  # fmt: skip
-        self._questions: dict[str, list[QuestionRecord]] = {}
-        self._store = None
-
-    @classmethod
-    def load(cls, root: str | os.PathLike) -> SynthDataset:
-        return cls(root)
-
-    def _json(self, name: str) -> Any:
-        path = self.root / name
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except OSError as err:
-            raise DatasetFormatError(path, "", f"cannot read ({err.strerror})") from err
-        except json.JSONDecodeError as err:
-            raise DatasetFormatError(
-                path, f"line {err.lineno}", f"invalid JSON ({err.msg})"
-            ) from None
-
-    @property
-    def splits(self) -> list[str]:
-        """The splits that have a question file."""
-        return sorted(p.stem for p in (self.root / "questions").glob("*.jsonl"))
-
-    def questions(self, split: str) -> list[QuestionRecord]:
-        """All questions of ``split`` (read once, then cached)."""
-        if split not in self._questions:
-            self._questions[split] = list(
-                iter_questions(self.root / "questions" / f"{split}.jsonl")
-            )
-        return self._questions[split]
-
-    @cached_property
-    def scene_graphs(self) -> dict[str, SceneGraph]:
-        try:
-            return load_scene_graphs(self.root / "scene_graphs.json")
-        except SceneGraphError as err:
-            raise DatasetFormatError(self.root / "scene_graphs.json", "", str(err)) from err
-
-    @cached_property
-    def vocab(self) -> Vocab:
-        try:
-            return Vocab.from_json(self._json("vocab.json"))
-        except (KeyError, TypeError, ValueError) as err:
-            raise DatasetFormatError(self.root / "vocab.json", "", f"malformed ({err!r})") from err
-
-    @cached_property
-    def answers(self) -> tuple[str, ...]:
-        """The answer vocabulary: every answer a question of this benchmark can have."""
-        return tuple(self._json("vocab.json").get("answers", ()))
-
-    def features(self, video_id: str) -> np.ndarray:
-        """Symbolic features of a video, float32 ``[T, D]`` (from ``features.h5``)."""
-        from stair.data.video.store import FeatureStore
-
-        if self._store is None:
-            self._store = FeatureStore(self.root / "features.h5")
-        return self._store.get(video_id)[0]
-
-    def video_path(self, video_id: str) -> Path:
-        """Where the video renderer put ``video_id`` (the file may not exist)."""
-        return self.root / "videos" / f"{video_id}.mp4"
+    except TextFileError as err:  # the file cannot be opened
+        raise DatasetFormatError(path, "", err.reason) from None

@@ -10,6 +10,8 @@ Atoms run up to the next ``,`` ``(`` ``)`` ``[`` or ``]`` and may contain spaces
 (``opening a closet``, ``temporal tag``); surrounding whitespace is dropped and inner runs of
 whitespace collapse to one space. A word directly followed by ``(`` is a call. The parser is a
 single left-to-right pass; every error names the character position and what was expected there.
+Calls and lists may nest at most :data:`MAX_DEPTH` deep (real programs stay far below it), so
+that no input, however hostile, can exhaust the stack of the parser or of what reads its trees.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from stair.programs.errors import ProgramError
 
 _DELIMS = set(",()[]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*$")
+#: the deepest nesting of calls and lists a program may have
+MAX_DEPTH = 32
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0  # calls and lists open at the current position
 
     def error(self, message: str, position: int | None = None) -> ProgramError:
         pos = self.pos if position is None else position
@@ -66,10 +71,17 @@ class _Parser:
             raise self.error(f"expected an argument (a call, a [list] or a word), found {shown}")
         return self.parse_atom_or_call()
 
+    def enter(self, start: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"calls and lists nest deeper than {MAX_DEPTH} levels", start)
+
     def parse_list(self) -> ListArg:
         start = self.pos
         self.expect("[", "'['")
+        self.enter(start)
         items = self.parse_items("]")
+        self.depth -= 1
         return ListArg(tuple(items), start, self.pos)
 
     def parse_items(self, closer: str) -> list[Expr]:
@@ -98,9 +110,11 @@ class _Parser:
             if not _NAME.match(word):
                 raise self.error(f"{word!r} is not a function name", start)
             self.pos += 1
+            self.enter(start)
             if self.peek() == ")":
                 raise self.error(f"{word}() needs at least one argument")
             args = self.parse_items(")")
+            self.depth -= 1
             return Call(word, tuple(args), start, self.pos)
         if '"' in word:
             raise self.error(f"unexpected quote in {word!r}", start)

@@ -9,6 +9,9 @@
   :func:`from_text`), or an indented tree with ids and types for reading (:func:`to_pretty`).
 - **JSON** (dumps): nested dicts that keep ids, origins and the AGQA source (:func:`to_json`,
   :func:`from_json`).
+
+The readers refuse trees nested deeper than :data:`MAX_TREE_DEPTH` with a :class:`ProgramError`
+(a compiled program of the deepest AGQA nesting the parser allows stays well inside it).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import re
 from typing import Any
 
 from stair.programs.errors import ProgramError
+from stair.programs.parser import MAX_DEPTH
 from stair.programs.signatures import SIGNATURES, Param
 from stair.programs.switches import SWITCH_TYPES
 from stair.programs.tree import VIDEO, Arg, ModuleTree, Node, Phrase, VideoInput, number
@@ -25,6 +29,12 @@ from stair.programs.typecheck import check
 
 QUOTE, NONE, OPEN, CLOSE, VIDEO_TOKEN = '"', "_", "[", "]", "video"
 _LABEL = re.compile(r"([A-Za-z]+)(?:\[([a-z ]+)\])?$")
+#: the deepest nesting of nodes and lists the readers accept
+MAX_TREE_DEPTH = 4 * MAX_DEPTH
+
+
+def _too_deep(where: str) -> ProgramError:
+    return ProgramError(f"{where}: the tree nests deeper than {MAX_TREE_DEPTH} levels")
 
 
 def _parse_label(label: str, where: str) -> tuple[str, Any]:
@@ -88,7 +98,9 @@ def from_tokens(tokens: list[str] | str) -> ModuleTree:
         pos += 1
         return tokens[pos - 1]
 
-    def read_value(param: Param | None) -> Node | Phrase | VideoInput:
+    def read_value(param: Param | None, depth: int = 0) -> Node | Phrase | VideoInput:
+        if depth > MAX_TREE_DEPTH:
+            raise _too_deep(where())
         tok = take()
         if tok == VIDEO_TOKEN:
             return VIDEO
@@ -102,10 +114,10 @@ def from_tokens(tokens: list[str] | str) -> ModuleTree:
             take()
             return Phrase(" ".join(words))
         module, switch = _parse_label(tok, f"token {pos - 1}")
-        args = tuple(read_slot(p) for p in SIGNATURES[module].params)
+        args = tuple(read_slot(p, depth + 1) for p in SIGNATURES[module].params)
         return Node(module, args, switch)
 
-    def read_slot(param: Param) -> Arg:
+    def read_slot(param: Param, depth: int) -> Arg:
         if pos < len(tokens) and tokens[pos] == NONE:
             take()
             return None
@@ -114,10 +126,10 @@ def from_tokens(tokens: list[str] | str) -> ModuleTree:
                 raise ProgramError(f"token {pos - 1}: expected '[' to open {param.name}")
             items = []
             while pos < len(tokens) and tokens[pos] != CLOSE:
-                items.append(read_value(param))
+                items.append(read_value(param, depth + 1))
             take()
             return tuple(items)
-        return read_value(param)
+        return read_value(param, depth)
 
     root = read_value(None)
     if pos != len(tokens):
@@ -168,21 +180,27 @@ def from_text(text: str) -> ModuleTree:
             return True
         return False
 
-    def value() -> Arg:
+    def value(depth: int = 0) -> Arg:
         nonlocal pos
+        if depth > MAX_TREE_DEPTH:
+            raise fail(f"the tree nests deeper than {MAX_TREE_DEPTH} levels")
         if pos >= len(items):
             raise fail("unexpected end of text")
         _, string, word, other = items[pos]
         if string is not None:
+            try:
+                text = json.loads(string)
+            except json.JSONDecodeError as err:
+                raise fail(f"bad string {string}: {err.msg}") from None
             pos += 1
-            return Phrase(json.loads(string))
+            return Phrase(text)
         if other == "[":
             pos += 1
             seq: list[Any] = []
             while not punct("]"):
                 if seq and not punct(","):
                     raise fail("expected ',' or ']'")
-                seq.append(value())
+                seq.append(value(depth + 1))
             return tuple(seq)
         if word == "video":
             pos += 1
@@ -197,7 +215,7 @@ def from_text(text: str) -> ModuleTree:
         while not punct(")"):
             if args and not punct(","):
                 raise fail("expected ',' or ')'")
-            args.append(value())
+            args.append(value(depth + 1))
         params = SIGNATURES[module].params
         if len(args) > len(params):
             raise fail(f"{word} takes at most {len(params)} arguments")
@@ -266,13 +284,20 @@ def to_json(tree: ModuleTree) -> dict[str, Any]:
 def from_json(data: dict[str, Any] | str) -> ModuleTree:
     """Inverse of :func:`to_json` (accepts the dict or its JSON text); type-checks the result."""
     if isinstance(data, str):
-        data = json.loads(data)
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as err:
+            raise ProgramError(f"a tree in JSON: invalid JSON ({err.msg})") from None
+        except RecursionError:
+            raise _too_deep("a tree in JSON") from None
 
-    def arg(obj: Any, where: str) -> Arg:
+    def arg(obj: Any, where: str, depth: int = 0) -> Arg:
+        if depth > MAX_TREE_DEPTH:
+            raise _too_deep("root")
         if obj is None:
             return None
         if isinstance(obj, list):
-            return tuple(arg(o, f"{where}[{i}]") for i, o in enumerate(obj))
+            return tuple(arg(o, f"{where}[{i}]", depth + 1) for i, o in enumerate(obj))
         if not isinstance(obj, dict):
             raise ProgramError(f"{where}: expected an object, got {obj!r}")
         origin = tuple(obj["origin"]) if obj.get("origin") is not None else None
@@ -290,7 +315,7 @@ def from_json(data: dict[str, Any] | str) -> ModuleTree:
                 switch = kind.parse(obj["switch"])
             except ValueError as err:
                 raise ProgramError(f"{where}: {err}") from None
-        args = tuple(arg(a, f"{where}/{i}") for i, a in enumerate(obj.get("args", [])))
+        args = tuple(arg(a, f"{where}/{i}", depth + 1) for i, a in enumerate(obj.get("args", [])))
         return Node(obj["module"], args, switch, origin=origin)
 
     if not isinstance(data, dict) or "root" not in data:

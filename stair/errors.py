@@ -11,3 +11,15 @@ from __future__ import annotations
 
 class StairError(Exception):
     """Bad input or configuration, reported to the user in one clear line."""
+
+
+class CheckpointError(StairError):
+    """A checkpoint or weights file that is missing, unreadable, not a checkpoint of the expected
+    kind, or that names Python objects outside the allow-list (it could run code)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path, self.reason = str(path), reason
+        super().__init__(f"checkpoint {self.path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))

@@ -6,7 +6,7 @@ import pickle
 import pytest
 
 from stair.data.agqa.graph import from_agqa, load_agqa_names, load_agqa_scene_graphs
-from stair.programs import SceneGraphError, compile_program, execute
+from stair.programs import SceneGraphError, compile_program, evaluate
 
 
 def _agqa_video() -> dict:
@@ -58,7 +58,7 @@ def test_adapter_reads_frames_relations_and_actions(tmp_path):
     tree = compile_program(
         "Exists(cup, Iterate(Localize(while, drinking from a cup), Filter(frame, [relations, holding, objects])))"
     )
-    assert execute(tree, graph).answer == "yes"
+    assert evaluate(tree, graph).answer == "yes"
 
 
 def test_adapter_without_names_keeps_ids():

@@ -47,4 +47,4 @@ def test_parse_file_reports_each_failure_with_its_line(tmp_path, capsys):
 
 def test_parse_missing_file(capsys):
     assert main(["parse", "--file", "/nonexistent/programs.txt"]) == 2
-    assert "cannot read /nonexistent/programs.txt" in capsys.readouterr().err
+    assert "/nonexistent/programs.txt: cannot read" in capsys.readouterr().err

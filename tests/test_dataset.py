@@ -1,4 +1,4 @@
-"""The synthetic dataset format: reader, typed errors, features and rendered videos."""
+"""The synthetic dataset format: read through the data module, typed errors, features, videos."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import decord
 import numpy as np
 import pytest
 
-from stair.data.dataset import DatasetFormatError, SynthDataset, iter_questions
+from stair.data.datamodule import QADataModule
+from stair.data.dataset import DatasetFormatError, iter_questions
 from stair.data.synth.build import SynthConfig, build_synth_dataset
 from stair.data.synth.render import EntityEmbeddings, SymbolicRenderConfig, render_features
 from stair.data.synth.video import Stage, VideoRenderConfig, render_video
@@ -18,6 +19,7 @@ from stair.data.synth.vocab import DEFAULT_VOCAB
 from stair.data.synth.world import generate_world
 from stair.data.video.store import FeatureStore
 from stair.errors import StairError
+from stair.programs import load_scene_graphs
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +42,21 @@ def test_folder_layout(folder):
 
 
 def test_reader_gives_typed_records(folder):
-    data = SynthDataset.load(folder)
-    q = data.questions("train")[0]
+    data = QADataModule(str(folder))
+    q = data.records("train")[0]
     assert q.qid.startswith(q.video_id) and q.question.endswith("?")
     assert isinstance(q.metadata.steps, int) and isinstance(q.metadata.compositions, tuple)
-    assert q.video_id in data.scene_graphs
+    assert q.video_id in load_scene_graphs(folder / "scene_graphs.json")
     assert "0" in q.golds and q.golds["0"]["type"] in {"Bool", "Concept", "Count"}
     assert json.loads(json.dumps(q.to_json())) == q.to_json()
-    assert len(data.vocab.actions) >= 20 and "yes" in data.answers
-    assert data.meta["frames"] == 32 and data.meta["fps"] == 2.0
+    vocab = json.loads((folder / "vocab.json").read_text())
+    assert len(vocab["actions"]) >= 20 and "yes" in data.vocabularies.answers
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["frames"] == 32 and meta["fps"] == 2.0
 
 
 def test_features_are_a_feature_store(folder):
-    data = SynthDataset.load(folder)
-    feats = data.features("v00000")
+    feats = QADataModule(str(folder)).store.get("v00000")[0]
     assert feats.shape == (32, 16) and feats.dtype == np.float32
     with FeatureStore(folder / "features.h5") as store:
         assert store.ids() == [f"v0000{i}" for i in range(6)]
@@ -125,7 +128,7 @@ def _corrupt(folder: Path, tmp_path: Path, line: str, at: int = 2) -> Path:
 def test_reader_errors_name_file_and_line(folder, tmp_path, line, reason):
     path = _corrupt(folder, tmp_path, line, at=3)
     with pytest.raises(DatasetFormatError) as info:
-        SynthDataset.load(path.parents[1]).questions("train")
+        QADataModule(str(path.parents[1])).records("train")
     assert isinstance(info.value, StairError)
     assert str(path) in str(info.value) and "line 3" in str(info.value)
     assert reason in str(info.value)
@@ -140,8 +143,22 @@ def test_reader_checks_metadata_types(folder, tmp_path):
 
 
 def test_missing_files_are_typed_errors(tmp_path):
-    with pytest.raises(DatasetFormatError, match="no such dataset folder"):
-        SynthDataset.load(tmp_path / "nowhere")
-    (tmp_path / "meta.json").write_text('{"format": "other"}')
-    with pytest.raises(DatasetFormatError, match=r"meta\.json"):
-        SynthDataset.load(tmp_path)
+    with pytest.raises(DatasetFormatError, match="no dataset here"):
+        QADataModule(str(tmp_path / "nowhere")).prepare_data()
+    with pytest.raises(DatasetFormatError, match=r"nowhere.*no 'train' split"):
+        QADataModule(str(tmp_path / "nowhere")).records("train")
+    with pytest.raises(DatasetFormatError, match=r"absent\.jsonl: cannot read"):
+        list(iter_questions(tmp_path / "absent.jsonl"))
+
+
+def test_bad_utf8_and_deep_json_name_file_and_line(folder, tmp_path):
+    path = _corrupt(folder, tmp_path, "placeholder", at=2)
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = b'{"qid": "caf\xe9"}'  # Latin-1, not UTF-8
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(DatasetFormatError, match=r"train\.jsonl: line 2: not valid UTF-8 .*0xe9"):
+        list(iter_questions(path))
+    lines[1] = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(DatasetFormatError, match=r"train\.jsonl: line 2: JSON nested too deep"):
+        list(iter_questions(path))

@@ -28,14 +28,17 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"testing", "data", "engine", "modules", "values", "programs", "base"},
     "app": {"app", "generator", "data", "engine", "modules", "values", "programs", "base"},
 }
-#: packages that are plain Python: the program language is data, not tensors
-NO_TORCH = {"base", "programs"}
+#: the base layer: errors, atomic files, safe checkpoint reading (the one base module on torch)
+BASE = ("stair.errors", "stair.files", "stair.checkpoints")
+#: plain Python: the program language is data, not tensors; errors and files need no torch either
+NO_TORCH = {"programs"}
+NO_TORCH_MODULES = {"stair.errors", "stair.files"}
 HEAVY = ("torch", "lightning", "transformers", "torchvision", "einops", "decord", "h5py")
 
 
 def layer_of(module: str) -> str:
     parts = module.split(".")
-    if module in ("stair.errors", "stair.files"):
+    if module in BASE:
         return "base"
     if len(parts) >= 2 and parts[1] in ("programs", "values", "modules", "engine", "data",
                                         "generator", "testing"):  # fmt: skip
@@ -99,9 +102,19 @@ def test_imports_follow_the_layers(module: str) -> None:
     layer = layer_of(module)
     wrong = sorted(t for t in project_edges(module) if layer_of(t) not in ALLOWED[layer])
     assert not wrong, f"{module} ({layer}) imports against the layer order: {wrong}"
-    if layer in NO_TORCH:
+    if layer in NO_TORCH or module in NO_TORCH_MODULES:
         heavy = sorted(t for t in GRAPH[module] if t.split(".")[0] in HEAVY)
         assert not heavy, f"{module} is plain Python but imports {heavy}"
+
+
+def test_nothing_imports_the_command_line() -> None:
+    """The CLI is the top: library code (the demo included) never imports a command module."""
+    users = sorted(
+        m for m in FILES
+        if not m.startswith("stair.cli") and m != "stair.__main__"
+        and any(t == "stair.cli" or t.startswith("stair.cli.") for t in project_edges(m))
+    )  # fmt: skip
+    assert not users, f"these import the CLI: {users}"
 
 
 def test_no_import_cycles() -> None:

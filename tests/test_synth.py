@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -11,14 +12,14 @@ import numpy as np
 import pytest
 
 from stair.cli import main
-from stair.data.dataset import SynthDataset
+from stair.data.datamodule import QADataModule
 from stair.data.synth.build import SynthConfig, build_synth_dataset
 from stair.data.synth.questions import TEMPLATES, QuestionGenerator
 from stair.data.synth.render import SymbolicRenderConfig
 from stair.data.synth.splits import SPLITS, SplitConfig
 from stair.data.synth.vocab import DEFAULT_VOCAB
 from stair.data.synth.world import WorldConfig, generate_world
-from stair.programs import compile_program, execute
+from stair.programs import compile_program, evaluate, load_scene_graphs
 
 VIDEOS, K, SEED = 60, 10, 7
 
@@ -34,8 +35,13 @@ def built(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def data(built) -> SynthDataset:
-    return SynthDataset.load(built)
+def data(built) -> QADataModule:
+    return QADataModule(str(built))
+
+
+@pytest.fixture(scope="module")
+def meta(built) -> dict:
+    return json.loads((built / "meta.json").read_text())
 
 
 def test_same_seed_gives_identical_question_files(built, tmp_path):
@@ -59,19 +65,19 @@ def test_another_seed_gives_other_questions(built, tmp_path):
     assert ours != (tmp_path / "questions/train.jsonl").read_text().splitlines()[:5]
 
 
-def test_every_split_has_questions(data):
-    assert data.splits == sorted(SPLITS)
+def test_every_split_has_questions(data, built, meta):
+    assert sorted(p.stem for p in (built / "questions").glob("*.jsonl")) == sorted(SPLITS)
     for split in SPLITS:
-        assert data.questions(split), split
-    assert sum(data.meta["sizes"].values()) == sum(len(data.questions(s)) for s in SPLITS)
+        assert data.records(split), split
+    assert sum(meta["sizes"].values()) == sum(len(data.records(s)) for s in SPLITS)
 
 
-def test_answers_and_golds_come_from_the_executor(data):
-    graphs = data.scene_graphs
+def test_answers_and_golds_come_from_the_executor(data, built):
+    graphs = load_scene_graphs(built / "scene_graphs.json")
     for split in SPLITS:
-        for q in data.questions(split):
+        for q in data.records(split):
             tree = compile_program(q.program)
-            result = execute(tree, graphs[q.video_id])
+            result = evaluate(tree, graphs[q.video_id])
             assert not result.issues, (q.qid, result.issues)
             assert result.answer == q.answer, q.qid
             assert result.golds_json() == q.golds, q.qid
@@ -83,32 +89,32 @@ def test_videos_are_split_not_shared(data):
     owner: dict[str, str] = {}
     for split in SPLITS:
         home = "test" if split.startswith("test") else split
-        for q in data.questions(split):
+        for q in data.records(split):
             assert owner.setdefault(q.video_id, home) == home, q.qid
 
 
-def test_no_held_out_composition_outside_test_novel(data):
-    held = set(data.meta["held_out"])
+def test_no_held_out_composition_outside_test_novel(data, meta):
+    held = set(meta["held_out"])
     assert len(held) >= 6
     for split in ("train", "val", "test", "test_more_steps"):
-        for q in data.questions(split):
+        for q in data.records(split):
             assert not held & set(q.metadata.compositions), q.qid
             assert not q.metadata.novel
-    for q in data.questions("test_novel"):
+    for q in data.records("test_novel"):
         assert held & set(q.metadata.compositions), q.qid
-    for q in data.questions("train"):
+    for q in data.records("train"):
         family_time = f"family-time:{q.metadata.family}|{q.metadata.time_expr}"
         assert q.metadata.compositions[0] == family_time
 
 
-def test_more_steps_exceed_every_train_question(data):
-    most = max(q.metadata.steps for q in data.questions("train"))
-    assert most <= data.meta["max_train_steps"]
-    assert all(q.metadata.steps > most for q in data.questions("test_more_steps"))
+def test_more_steps_exceed_every_train_question(data, meta):
+    most = max(q.metadata.steps for q in data.records("train"))
+    assert most <= meta["max_train_steps"]
+    assert all(q.metadata.steps > most for q in data.records("test_more_steps"))
 
 
 def test_metadata_covers_the_taxonomy(data):
-    questions = [q for s in SPLITS for q in data.questions(s)]
+    questions = [q for s in SPLITS for q in data.records(s)]
     families = {q.metadata.family for q in questions}
     assert families == {"exists", "query", "choose", "and", "xor", "first_last", "superlative",
                         "compare", "sequencing", "count"}  # fmt: skip
@@ -122,7 +128,7 @@ def test_metadata_covers_the_taxonomy(data):
     assert any(q.metadata.indirect for q in questions)
     assert any("ToAction(" in q.program for q in questions)
     assert any(q.program.startswith("Count(") for q in questions)
-    answers = set(data.answers)
+    answers = set(data.vocabularies.answers)
     assert all(q.answer in answers for q in questions)
 
 

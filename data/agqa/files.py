@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stair.errors import StairError
+from stair.files import TextFileError, decode_line, read_raw_lines
 
 __all__ = [
     "AGQACsvRow",
@@ -235,6 +236,8 @@ def iter_balanced(
             raise fail(f"invalid JSON ({err.msg})") from None
         except UnicodeDecodeError as err:
             raise fail(f"not UTF-8 text ({err.reason})") from None
+        except RecursionError:
+            raise fail("JSON nested too deep") from None
 
 
 def load_balanced(path: str | os.PathLike, **kwargs: Any) -> dict[str, AGQAQuestion]:
@@ -264,24 +267,32 @@ CSV_HEADER = ["", "key", "question", "answer", "vid_id", "gif_name", "descriptio
 def iter_csv(path: str | os.PathLike) -> Iterator[AGQACsvRow]:
     """Stream the rows of an AGQA question CSV; a bad header or row raises DatasetFormatError."""
     path = Path(path)
+    rows = csv.reader(_text_lines(path))
     try:
-        f = open(path, encoding="utf-8", newline="")  # noqa: SIM115 (closed below; generator)
-    except OSError as err:
-        raise DatasetFormatError(path, "", f"cannot read: {err.strerror}") from None
-    with f:
-        rows = csv.reader(f)
-        header = next(rows, None)
-        if header != CSV_HEADER:
-            raise DatasetFormatError(path, "line 1", f"header {header} is not {CSV_HEADER}")
-        for row in rows:
-            if not row:
-                continue
-            if len(row) != len(CSV_HEADER):
-                raise DatasetFormatError(
-                    path, f"line {rows.line_num}", f"{len(row)} columns, expected {len(CSV_HEADER)}"
-                )
-            if not row[0].strip().isdigit():
-                raise DatasetFormatError(
-                    path, f"line {rows.line_num}", f"row index {row[0]!r} is not an integer"
-                )
-            yield AGQACsvRow(int(row[0]), *row[1:])
+        yield from _csv_rows(path, rows)
+    except TextFileError as err:
+        raise DatasetFormatError(path, f"line {err.line}" if err.line else "", err.reason) from None
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    """The lines of ``path`` decoded from UTF-8, each with one newline (what csv.reader reads)."""
+    for number, raw in read_raw_lines(path):
+        yield decode_line(raw, path, number) + "\n"
+
+
+def _csv_rows(path: Path, rows: Any) -> Iterator[AGQACsvRow]:
+    header = next(rows, None)
+    if header != CSV_HEADER:
+        raise DatasetFormatError(path, "line 1", f"header {header} is not {CSV_HEADER}")
+    for row in rows:
+        if not row:
+            continue
+        if len(row) != len(CSV_HEADER):
+            raise DatasetFormatError(
+                path, f"line {rows.line_num}", f"{len(row)} columns, expected {len(CSV_HEADER)}"
+            )
+        if not row[0].strip().isdigit():
+            raise DatasetFormatError(
+                path, f"line {rows.line_num}", f"row index {row[0]!r} is not an integer"
+            )
+        yield AGQACsvRow(int(row[0]), *row[1:])

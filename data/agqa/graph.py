@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from stair.files import TextFileError, read_lines
 from stair.programs.scene_graph import ActionInstance, Frame, SceneGraph, SceneGraphError
 
 _FRAME = re.compile(r"^\d{6}$")
@@ -28,8 +29,11 @@ RELATION_FIELDS = ("attention", "contact", "spatial")
 
 def load_agqa_names(idx_path: str | Path, eng_path: str | Path) -> dict[str, str]:
     """Id -> English from AGQA's parallel ``IDX.txt`` and ``ENG.txt`` (one entry per line)."""
-    ids = Path(idx_path).read_text().splitlines()
-    eng = Path(eng_path).read_text().splitlines()
+    try:
+        ids = [line for _, line in read_lines(idx_path)]
+        eng = [line for _, line in read_lines(eng_path)]
+    except TextFileError as err:
+        raise SceneGraphError(str(err)) from None
     if len(ids) != len(eng):
         raise SceneGraphError(f"{idx_path} has {len(ids)} lines but {eng_path} has {len(eng)}")
     return {i.strip(): e.strip() for i, e in zip(ids, eng) if i.strip()}
@@ -146,14 +150,58 @@ def load_agqa_scene_graphs(
     video_ids: Iterable[str] | None = None,
     fps: float = 24.0,
 ) -> dict[str, SceneGraph]:
-    """Read ``AGQA_*_stsgs.pkl`` and convert the videos asked for (all by default)."""
+    """Read ``AGQA_*_stsgs.pkl`` and convert the videos asked for (all by default).
+
+    The pickle is read by :class:`_PlainUnpickler`, which builds only plain containers and
+    scalars: a file that names any other Python object is refused before anything runs. Every
+    failure is a :class:`SceneGraphError` naming the file (and the video, for a malformed graph).
+    """
     try:
         with open(path, "rb") as fh:
-            raw = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError) as err:
+            raw = _PlainUnpickler(fh).load()
+    except SceneGraphError as err:
+        raise SceneGraphError(f"{path}: {err}") from None
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, IndexError) as err:
         raise SceneGraphError(f"{path}: cannot read AGQA scene graphs ({err})") from err
+    if not isinstance(raw, dict):
+        raise SceneGraphError(f"{path}: expected {{video_id: graph}}, found {type(raw).__name__}")
     wanted = list(raw) if video_ids is None else list(video_ids)
     missing = [v for v in wanted if v not in raw]
     if missing:
         raise SceneGraphError(f"{path}: no scene graph for video(s) {missing[:5]}")
-    return {v: from_agqa(v, raw[v], names, fps) for v in wanted}
+    graphs = {}
+    for video in wanted:
+        try:
+            if not isinstance(raw[video], dict):
+                raise TypeError(
+                    f"expected {{vertex_id: vertex}}, found {type(raw[video]).__name__}"
+                )
+            graphs[video] = from_agqa(video, raw[video], names, fps)
+        except SceneGraphError:
+            raise
+        except (TypeError, AttributeError, ValueError, KeyError) as err:
+            raise SceneGraphError(
+                f"{path}: video {video!r}: malformed scene graph ({err})"
+            ) from None
+    return graphs
+
+
+#: the only globals an AGQA scene-graph pickle may name (containers; the rest are opcodes)
+PLAIN_GLOBALS = {("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"),
+                 ("__builtin__", "frozenset")}  # fmt: skip
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """An unpickler for data made of dicts, lists, tuples, sets, strings, numbers, booleans and
+    None; naming any other global raises :class:`SceneGraphError` (nothing is imported or run)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in PLAIN_GLOBALS:
+            return set if name == "set" else frozenset
+        raise SceneGraphError(
+            f"refused to load {module}.{name}: AGQA scene graphs hold only plain containers and "
+            "scalars (the file may be crafted)"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise SceneGraphError("refused a persistent reference (not a plain scene-graph pickle)")

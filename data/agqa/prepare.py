@@ -35,9 +35,10 @@ import numpy as np
 from tqdm import tqdm
 
 from stair.data.agqa.files import AGQAQuestion, iter_balanced
-from stair.data.dataset import QuestionMeta, QuestionRecord, QuestionWriter, write_json_atomic
+from stair.data.dataset import QuestionMeta, QuestionRecord, QuestionWriter
 from stair.data.video.store import FeatureStoreWriter
-from stair.programs import ProgramError, SceneGraph, compile_program, execute, save_scene_graphs
+from stair.files import write_json
+from stair.programs import ProgramError, SceneGraph, compile_program, evaluate, save_scene_graphs
 
 log = logging.getLogger(__name__)
 FORMAT = "stair-agqa/1"
@@ -100,7 +101,7 @@ class _Questions:
         golds: dict = {}
         graph = self.graphs.get(q.video_id)
         if graph is not None:
-            result = execute(tree, graph)
+            result = evaluate(tree, graph)
             self.executed += 1
             if result.answer is not None and result.answer.lower() == q.answer:
                 self.agree += 1
@@ -204,10 +205,10 @@ def prepare_agqa(
     if graphs:
         save_scene_graphs({v: graphs[v] for v in sorted(questions.videos) if v in graphs},
                           out / "scene_graphs.json")  # fmt: skip
-    write_json_atomic(out / "vocab.json", _vocab(graphs, questions))
+    write_json(out / "vocab.json", _vocab(graphs, questions))
     videos = _write_features(out, features, questions.videos, graphs, backbone)
     agreement = questions.agree / questions.executed if questions.executed else None
-    write_json_atomic(out / "meta.json", {
+    write_json(out / "meta.json", {
         "format": FORMAT, "sizes": dict(questions.sizes), "skipped_programs": questions.skipped,
         "answer_agreement": agreement, "val_fraction": val_fraction, "hold_out": hold_out,
         "backbone": backbone, "videos": videos,

@@ -32,7 +32,8 @@ import torch
 import torchvision
 from torch import nn
 
-from stair.errors import StairError
+from stair.checkpoints import read_torch_file
+from stair.errors import CheckpointError, StairError
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,9 @@ def _remove_head(model: nn.Module, name: str) -> tuple[str, int]:
 def _load_state_dict(model: nn.Module, file: str, head_path: str) -> None:
     """Load a local ``state_dict`` file (with or without the classifier head) into ``model``."""
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise FeatureModelError(f"cannot read weights file {file}: {_one_line(err)}") from err
+        state = read_torch_file(file)
+    except CheckpointError as err:
+        raise FeatureModelError(f"cannot read weights file {file}: {err.reason}") from None
     for key in ("state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

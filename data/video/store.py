@@ -17,11 +17,17 @@ loses at most the videos of the part being written; a rerun (or :class:`FeatureS
 committed part, skips those videos and merges them at its end.
 
 Bad videos are not fatal: the writer lists them (video path, error) as JSON lines in a report
-file beside the store, ``features.skipped.jsonl``, and a rerun tries them again.
+file beside the store, ``features.skipped.jsonl``, and a rerun tries them again. A video stored
+from only part of its frames (a truncated file whose index survives) is listed there too, as
+``{"video", "partial"}``, and its entry carries the ``partial`` attribute.
+
+One writer at a time: a writer holds ``features.h5.lock`` from its start to :meth:`close`, and a
+second writer of the same store fails at once with a :class:`FeatureStoreError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -35,6 +41,7 @@ import h5py
 import numpy as np
 
 from stair.errors import StairError
+from stair.files import AtomicFile, LockedError, commit_file, lock, replacing
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,11 @@ def report_path(path: str | os.PathLike) -> Path:
     """The JSON-lines report of skipped videos for the store at ``path``."""
     path = Path(path)
     return path.with_name(path.stem + ".skipped.jsonl")
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file a writer of the store at ``path`` holds."""
+    return Path(f"{path}.lock")
 
 
 def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
@@ -170,7 +182,8 @@ class FeatureStoreWriter:
     store's attributes and compared with an existing store's, so that a rerun with other settings
     fails instead of mixing features. ``commit_every``: videos per part file (also committed
     every ``commit_seconds``). Use as a context manager, or call :meth:`close`. One writer per
-    store at a time (readers may come and go).
+    store at a time, enforced by a lock file (readers may come and go): a second writer raises
+    :class:`FeatureStoreError` from its constructor.
     """
 
     def __init__(
@@ -184,20 +197,28 @@ class FeatureStoreWriter:
         self.path = Path(path)
         self.meta = {"format": FORMAT, **meta}
         self.commit_every, self.commit_seconds = commit_every, commit_seconds
+        self._lock = contextlib.ExitStack()
+        try:
+            self._lock.enter_context(lock(lock_path(self.path), f"feature store {self.path}"))
+        except LockedError as err:
+            raise FeatureStoreError(str(err)) from None
         self.done: set[str] = set()
-        if self.path.exists() or any(parts_dir(self.path).glob("*.h5")):
-            with FeatureStore(self.path) as old:
-                self._check_meta(old.attrs)
-                self.done = set(old.ids())
+        try:
+            if self.path.exists() or any(parts_dir(self.path).glob("*.h5")):
+                with FeatureStore(self.path) as old:
+                    self._check_meta(old.attrs)
+                    self.done = set(old.ids())
+        except BaseException:
+            self._lock.close()
+            raise
         self.added = 0
         self.skipped: list[dict[str, str]] = []
+        self.partial: list[dict[str, str]] = []
         self._part: h5py.File | None = None
         self._part_tmp: Path | None = None
         self._part_count = 0
         self._part_started = 0.0
-        report = report_path(self.path)
-        self._report_tmp = report.with_name(f".{report.name}.{uuid.uuid4().hex[:8]}.tmp")
-        self._report = None  # opened at the first skip (nothing is written by the constructor)
+        self._report: AtomicFile | None = None  # opened at the first line written
         self._closed = False
 
     def _check_meta(self, old: dict[str, Any]) -> None:
@@ -220,9 +241,14 @@ class FeatureStoreWriter:
         features: np.ndarray,
         timestamps: np.ndarray,
         fps: float,
+        partial: str | None = None,
         **attrs: Any,
     ) -> None:
-        """Store ``features`` ``[T, D]`` of ``video_id`` (rows at ``timestamps`` seconds)."""
+        """Store ``features`` ``[T, D]`` of ``video_id`` (rows at ``timestamps`` seconds).
+
+        ``partial``: why only part of the video went in (``"36 of 132 frames decode"``); stored
+        as the entry's ``partial`` attribute and listed in the report.
+        """
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or len(features) != len(timestamps):
             raise ValueError(f"{video_id}: features {features.shape} vs {len(timestamps)} times")
@@ -237,9 +263,15 @@ class FeatureStoreWriter:
                 "frames": len(features),
                 "fps": float(fps),
                 "timestamps": np.asarray(timestamps, dtype=np.float64),
+                **({"partial": partial} if partial else {}),
                 **attrs,
             }
         )
+        if partial:
+            source = str(attrs.get("source", video_id))
+            self.partial.append({"video": source, "partial": partial})
+            self._report_line({"video": source, "partial": partial})
+            log.warning("stored %s from part of it: %s", source, partial)
         self.done.add(video_id)
         self.added += 1
         self._part_count += 1
@@ -251,12 +283,14 @@ class FeatureStoreWriter:
         """Record a bad video in the report (JSON line: video path, error) and go on."""
         record = {"video": str(video), "error": str(error)}
         self.skipped.append(record)
-        if self._report is None:
-            self._report_tmp.parent.mkdir(parents=True, exist_ok=True)
-            self._report = open(self._report_tmp, "w", encoding="utf-8")  # noqa: SIM115
-        self._report.write(json.dumps(record) + "\n")
-        self._report.flush()
+        self._report_line(record)
         log.warning("skipped %s: %s", video, error)
+
+    def _report_line(self, record: dict[str, str]) -> None:
+        if self._report is None:
+            self._report = AtomicFile(report_path(self.path))
+        self._report.write(json.dumps(record) + "\n")
+        self._report.file.flush()
 
     def _new_part(self) -> None:
         parts_dir(self.path).mkdir(parents=True, exist_ok=True)
@@ -273,7 +307,7 @@ class FeatureStoreWriter:
             return
         self._part.close()
         final = self._part_tmp.with_name(self._part_tmp.name[1:].removesuffix(".tmp"))
-        os.replace(self._part_tmp, final)
+        commit_file(self._part_tmp, final)
         self._part = self._part_tmp = None
         log.debug("committed %s", final)
 
@@ -282,8 +316,7 @@ class FeatureStoreWriter:
         parts = sorted(parts_dir(self.path).glob("*.h5"))
         if not parts:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with replacing(self.path) as tmp:
             if self.path.exists():
                 shutil.copyfile(self.path, tmp)
             with h5py.File(tmp, "a", libver="latest") as out:
@@ -294,9 +327,6 @@ class FeatureStoreWriter:
                         for video_id in src["videos"]:
                             if video_id not in videos:
                                 src.copy(src["videos"][video_id], videos, name=video_id)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
         for part in parts:
             part.unlink()
         shutil.rmtree(parts_dir(self.path), ignore_errors=True)
@@ -305,27 +335,27 @@ class FeatureStoreWriter:
         """Commit, merge the parts into the store, and move the report into place.
 
         The store file exists afterwards even if no video could be added (an empty store), and
-        the report lists this run's skipped videos (empty if none).
+        the report lists this run's skipped and partial videos (empty if none). The lock is
+        released last.
         """
         if self._closed:
             return
         self._closed = True
-        self.commit()
-        self.merge()
-        if not self.path.exists():
-            self._write_empty()
-        if self._report is None:
-            self._report = open(self._report_tmp, "w", encoding="utf-8")  # noqa: SIM115
-        self._report.close()
-        os.replace(self._report_tmp, report_path(self.path))
+        try:
+            self.commit()
+            self.merge()
+            if not self.path.exists():
+                self._write_empty()
+            if self._report is None:
+                self._report = AtomicFile(report_path(self.path))
+            self._report.commit()
+        finally:
+            self._lock.close()
 
     def _write_empty(self) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(tmp, "w", libver="latest") as out:
+        with replacing(self.path) as tmp, h5py.File(tmp, "w", libver="latest") as out:
             out.attrs.update(self.meta)
             out.create_group("videos")
-        os.replace(tmp, self.path)
 
     def __enter__(self) -> FeatureStoreWriter:
         return self

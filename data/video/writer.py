@@ -2,20 +2,21 @@
 
 Used by the synthetic ``video`` renderer, the benchmarks and the tests: whatever is written here
 then goes through :mod:`stair.data.video.reader` and a backbone like any real video. The file is
-encoded
-into a temporary sibling and renamed into place, so a reader never sees half a video.
+encoded into a temporary sibling and renamed into place (:func:`stair.files.replacing`), so a
+reader never sees half a video.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from stair.files import replacing
 
 __all__ = ["write_mp4"]
 
@@ -41,7 +42,6 @@ def write_mp4(
     Returns the final path. The parent folder is created if needed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     it = iter(frames)
@@ -53,36 +53,29 @@ def write_mp4(
         raise ValueError(f"frames must be uint8 [H, W, 3], got {first.dtype} {first.shape}")
     height, width = first.shape[:2]
 
-    # a unique sibling name (created by PyAV, so it gets the usual umask-derived mode)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.mp4")
-    try:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            rate = Fraction(fps).limit_denominator(1001)
-            stream = container.add_stream(codec, rate=rate)
-            stream.width, stream.height = _even(width), _even(height)
-            stream.pix_fmt = "yuv420p"
-            if codec == "libx264":
-                stream.options = {"crf": str(crf), "preset": preset}
-            for frame in _chain(first, it):
-                frame = np.asarray(frame)
-                if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
-                    raise ValueError(
-                        f"all frames must be uint8 {(height, width, 3)}, got "
-                        f"{frame.dtype} {frame.shape}"
-                    )
-                if (stream.height, stream.width) != (height, width):
-                    frame = np.pad(
-                        frame, ((0, stream.height - height), (0, stream.width - width), (0, 0))
-                    )
-                av_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                for packet in stream.encode(av_frame):
-                    container.mux(packet)
-            for packet in stream.encode(None):
+    with replacing(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        rate = Fraction(fps).limit_denominator(1001)
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = _even(width), _even(height)
+        stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": str(crf), "preset": preset}
+        for frame in _chain(first, it):
+            frame = np.asarray(frame)
+            if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
+                raise ValueError(
+                    f"all frames must be uint8 {(height, width, 3)}, got "
+                    f"{frame.dtype} {frame.shape}"
+                )
+            if (stream.height, stream.width) != (height, width):
+                frame = np.pad(
+                    frame, ((0, stream.height - height), (0, stream.width - width), (0, 0))
+                )
+            av_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            for packet in stream.encode(av_frame):
                 container.mux(packet)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        for packet in stream.encode(None):
+            container.mux(packet)
     return path
 
 

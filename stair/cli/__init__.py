@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module (``stair/cli/<name>.py``) exposing ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. A ``StairError`` escaping ``run`` is printed
-as one line and exits with code 2. Modules are imported only when their command
+as one line (a program error adds its source under a caret when that stays short) and exits with
+code 2. Modules are imported only when their command
 runs, so ``stair parse`` never pays for torch. Adding a command = one module + one line below.
 """
 
@@ -18,6 +19,7 @@ from stair.errors import StairError
 #: command name -> module implementing it (imported lazily)
 COMMANDS: dict[str, str] = {
     "parse": "stair.cli.parse",
+    "prepare": "stair.cli.prepare",
     "prepare-agqa": "stair.cli.prepare_agqa",
     "features": "stair.cli.features",
     "synth": "stair.cli.synth",
@@ -59,8 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except StairError as err:
-        print(f"stair {args.command}: error: {err}", file=sys.stderr)
+        print(f"stair {args.command}: error: {shorten(str(err))}", file=sys.stderr)
         return 2
+
+
+def shorten(message: str, width: int = 300) -> str:
+    """An error message as printed: its first line alone when a later one (the echo of a huge
+    input under a caret) is too long to read, and that line cut to ``width`` characters."""
+    first, *rest = message.splitlines() or [""]
+    if len(first) > width:
+        first = first[: width - 3] + "..."
+    if any(len(line) > width for line in rest):
+        return first
+    return "\n".join([first, *rest])
 
 
 if __name__ == "__main__":  # pragma: no cover

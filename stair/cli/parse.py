@@ -27,23 +27,24 @@ def _show(tree, args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stair.cli import shorten
+    from stair.files import TextFileError, decode_line, read_raw_lines
     from stair.programs import ProgramError, compile_program, to_json, to_text
 
     if (args.program is None) == (args.file is None):
         print("stair parse: give a program string or --file F (one of them)", file=sys.stderr)
         return 2
     if args.program is not None:
-        print(_show(compile_program(args.program), args))
+        print(_show(compile_program(_utf8(args.program)), args))
         return 0
     failures = total = 0
-    try:
-        with open(args.file, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError as err:
-        print(f"stair parse: error: cannot read {args.file}: {err.strerror}", file=sys.stderr)
-        return 2
-    for number, line in enumerate(lines, start=1):
-        program = line.strip()
+    for number, raw in read_raw_lines(args.file):  # a file that cannot be read: TextFileError
+        try:
+            program = decode_line(raw, args.file, number).strip()
+        except TextFileError as err:
+            total, failures = total + 1, failures + 1
+            print(err, file=sys.stderr)
+            continue
         if not program or program.startswith("#"):
             continue
         total += 1
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             tree = compile_program(program)
         except ProgramError as err:
             failures += 1
-            first, *rest = str(err).splitlines()
+            first, *rest = shorten(str(err)).splitlines()
             print(f"{args.file}:{number}: {first}", file=sys.stderr)
             for extra in rest:
                 print(f"    {extra}", file=sys.stderr)
@@ -62,3 +63,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"{number}: {to_text(tree)}")
     print(f"{total - failures} of {total} programs compiled", file=sys.stderr)
     return 2 if failures else 0
+
+
+def _utf8(program: str) -> str:
+    """``program`` if it is text; bytes of the command line that were not UTF-8 (kept by Python
+    as lone surrogates) are a ProgramError naming their position."""
+    from stair.programs import ProgramError
+
+    try:
+        program.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ProgramError("not valid UTF-8", position=err.start) from None
+    return program

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from stair.errors import StairError
+
 HELP = "write AGQA (balanced questions, RX or I3D features, scene graphs) as a STAIR dataset folder"
 
 
@@ -33,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rx:
         if not args.id_map:
-            print("stair prepare-agqa: error: --rx needs --id-map strID2numID.json")
-            return 2
+            raise StairError("--rx needs --id-map strID2numID.json")
         features, backbone = RXFeatures(args.rx, args.id_map, args.motion), "rx"
     else:
         features, backbone = I3DFeatures(args.i3d), "i3d"
