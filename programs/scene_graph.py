@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from stair.errors import StairError
+from stair.files import write_json
 
 
 class SceneGraphError(StairError):
@@ -136,10 +137,7 @@ class SceneGraph:
 
 def save_scene_graphs(graphs: Mapping[str, SceneGraph], path: str | Path) -> None:
     """Write ``{video_id: graph}`` as one JSON file, atomically."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps({k: g.to_json() for k, g in graphs.items()}))
-    tmp.replace(path)
+    write_json(path, {k: g.to_json() for k, g in graphs.items()}, indent=None)
 
 
 def load_scene_graphs(path: str | Path) -> dict[str, SceneGraph]:
