@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stair.data.agqa.files import DatasetFormatError
 from stair.data.dataset import QuestionMeta, QuestionRecord, QuestionWriter
+from stair.errors import DatasetFormatError
 from stair.files import AtomicFile, write_json
 from stair.programs import SceneGraph, save_scene_graphs
 

@@ -56,7 +56,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from stair.data.agqa.files import DatasetFormatError
+from stair.errors import DatasetFormatError
 from stair.files import AtomicFile, TextFileError, decode_line, read_raw_lines
 
 __all__ = [

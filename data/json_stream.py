@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from stair.data.agqa.files import DatasetFormatError
+from stair.errors import DatasetFormatError
 
-__all__ = ["iter_json_list"]
+__all__ = ["JSONWindow", "iter_json_list", "iter_records"]
+
+R = TypeVar("R")
 
 
-class _Window:
-    """A sliding window over a text file, for decoding one JSON value at a time."""
+class JSONWindow:
+    """A sliding window over a text file, for decoding one JSON value at a time (also what
+    :func:`stair.data.agqa.files.iter_balanced` streams AGQA's one-object files with)."""
 
     def __init__(self, f: TextIO, chunk_size: int) -> None:
         self.f, self.chunk_size = f, chunk_size
@@ -56,7 +59,7 @@ class _Window:
                 obj, self.pos = decoder.raw_decode(self.buf, self.pos)
                 return obj
             except json.JSONDecodeError:
-                if len(self.buf) - self.pos > limit or not self.more():
+                if self.eof or len(self.buf) - self.pos > limit or not self.more():
                     raise
 
     @property
@@ -79,7 +82,7 @@ def iter_json_list(
     except OSError as err:
         raise DatasetFormatError(path, "", f"cannot read ({err.strerror or err})") from None
     with f:
-        src, index = _Window(f, chunk_size), 0
+        src, index = JSONWindow(f, chunk_size), 0
 
         def fail(reason: str) -> DatasetFormatError:
             return DatasetFormatError(path, f"record {index} (character {src.where})", reason)
@@ -108,3 +111,31 @@ def iter_json_list(
             raise fail(f"not UTF-8 text ({err.reason})") from None
         except RecursionError:
             raise fail("JSON nested too deep") from None
+
+
+def iter_records(
+    path: str | os.PathLike,
+    make: Callable[[Any], R],
+    id_key: str,
+    on_error: Callable[[DatasetFormatError], None] | None = None,
+    id_label: str = "",
+) -> Iterator[tuple[str, R]]:
+    """Stream ``(where, make(record))`` over the JSON list in ``path``.
+
+    ``where`` is ``"record <i>"`` (then the record's ``id_key`` value after ``id_label``, when it
+    has one), as errors name it. A record that ``make`` rejects with ``ValueError`` raises
+    :class:`DatasetFormatError`, or is handed to ``on_error`` and passed over when one is given; a
+    file that is not a JSON list always raises.
+    """
+    path = Path(path)
+    for index, rec in iter_json_list(path):
+        where = f"record {index}"
+        if isinstance(rec, dict) and isinstance(rec.get(id_key), (str, int)):
+            where += f" ({id_label}{rec[id_key]})"
+        try:
+            yield where, make(rec)
+        except ValueError as err:
+            error = DatasetFormatError(path, where, str(err))
+            if on_error is None:
+                raise error from None
+            on_error(error)

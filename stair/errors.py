@@ -23,3 +23,18 @@ class CheckpointError(StairError):
 
     def __reduce__(self):
         return (type(self), (self.path, self.reason))
+
+
+class DatasetFormatError(StairError):
+    """A dataset file that does not have the documented format, with where and what.
+
+    ``where`` locates the fault inside ``path`` (``"line 3"``, ``"record 12 (character 4096)"``;
+    empty when the whole file is at fault).
+    """
+
+    def __init__(self, path: object, where: str, reason: str) -> None:
+        self.path, self.where, self.reason = str(path), where, reason
+        super().__init__(f"{self.path}: {where}: {reason}" if where else f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.where, self.reason))

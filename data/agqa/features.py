@@ -25,8 +25,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from stair.data.agqa.files import DatasetFormatError
 from stair.data.video.store import MissingFeaturesError
+from stair.errors import DatasetFormatError
 
 __all__ = ["I3DFeatures", "RXFeatures"]
 

@@ -24,9 +24,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from stair.errors import StairError
+from stair.data.json_stream import JSONWindow
+from stair.errors import DatasetFormatError
 from stair.files import TextFileError, decode_line, read_raw_lines
 
 __all__ = [
@@ -37,17 +38,6 @@ __all__ = [
     "iter_csv",
     "load_balanced",
 ]
-
-
-class DatasetFormatError(StairError):
-    """A dataset file that does not have the documented format, with where and what."""
-
-    def __init__(self, path: str | os.PathLike, where: str, reason: str) -> None:
-        self.path, self.where, self.reason = str(path), where, reason
-        super().__init__(f"{self.path}: {where}: {reason}" if where else f"{self.path}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.where, self.reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,48 +123,6 @@ def make_question(qid: str, rec: Any, keep_grounding: bool = True) -> AGQAQuesti
     )
 
 
-class _Chunks:
-    """A sliding window over a text file, for decoding one JSON value at a time."""
-
-    def __init__(self, f: TextIO, chunk_size: int) -> None:
-        self.f, self.chunk_size = f, chunk_size
-        self.buf, self.pos, self.offset, self.eof = "", 0, 0, False
-
-    def more(self) -> bool:
-        chunk = self.f.read(self.chunk_size)
-        if not chunk:
-            self.eof = True
-            return False
-        self.offset += self.pos  # drop what was consumed
-        self.buf, self.pos = self.buf[self.pos :] + chunk, 0
-        return True
-
-    def peek(self) -> str | None:
-        """The next non-space character (not consumed), or None at the end of the file."""
-        while True:
-            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
-                self.pos += 1
-            if self.pos < len(self.buf):
-                return self.buf[self.pos]
-            if not self.more():
-                return None
-
-    def value(self, decoder: json.JSONDecoder, limit: int) -> Any:
-        """Decode the JSON value at the cursor, reading more of the file while it is incomplete."""
-        self.peek()  # raw_decode does not skip leading whitespace
-        while True:
-            try:
-                obj, self.pos = decoder.raw_decode(self.buf, self.pos)
-                return obj
-            except json.JSONDecodeError:
-                if self.eof or len(self.buf) - self.pos > limit or not self.more():
-                    raise
-
-    @property
-    def where(self) -> int:
-        return self.offset + self.pos
-
-
 def iter_balanced(
     path: str | os.PathLike,
     *,
@@ -197,7 +145,7 @@ def iter_balanced(
     except OSError as err:
         raise DatasetFormatError(path, "", f"cannot read: {err.strerror}") from None
     with f:
-        src = _Chunks(f, chunk_size)
+        src = JSONWindow(f, chunk_size)
 
         def fail(reason: str) -> DatasetFormatError:
             where = f"after question {qid!r}" if qid else "at the start"

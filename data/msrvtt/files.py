@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from stair.data.agqa.files import DatasetFormatError
-from stair.data.json_stream import iter_json_list
+from stair.data.json_stream import iter_records
+from stair.errors import DatasetFormatError
 
 __all__ = ["QUESTION_WORDS", "MSRVTTQuestion", "iter_msrvtt", "make_question"]
 
@@ -71,15 +70,4 @@ def iter_msrvtt(
     errors name it. A record not in the schema raises :class:`DatasetFormatError`, or is handed to
     ``on_error`` and passed over when one is given; a file that is not a JSON list always raises.
     """
-    path = Path(path)
-    for index, rec in iter_json_list(path):
-        where = f"record {index}"
-        if isinstance(rec, dict) and isinstance(rec.get("id"), int):
-            where += f" (id {rec['id']})"
-        try:
-            yield where, make_question(rec)
-        except ValueError as err:
-            error = DatasetFormatError(path, where, str(err))
-            if on_error is None:
-                raise error from None
-            on_error(error)
+    return iter_records(path, make_question, "id", on_error, id_label="id ")

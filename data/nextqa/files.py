@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from stair.data.agqa.files import DatasetFormatError
+from stair.errors import DatasetFormatError
 
 __all__ = ["GROUPS", "HEADER", "NExTQARow", "iter_nextqa", "load_video_map"]
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stair.data.agqa.files import DatasetFormatError
 from stair.data.benchmark import BenchmarkFolder, PrepareSummary, benchmark_meta, split_names
 from stair.data.dataset import QuestionRecord
 from stair.data.nextqa.files import NExTQARow, iter_nextqa, load_video_map
+from stair.errors import DatasetFormatError
 
 __all__ = ["prepare_nextqa", "question_record"]
 

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from stair.data.agqa.files import DatasetFormatError
+from stair.errors import DatasetFormatError
 from stair.files import TextFileError, read_lines
 
 __all__ = ["CLASS_FILES", "PERSON", "STARClasses", "load_star_classes"]

@@ -21,13 +21,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stair.data.agqa.files import DatasetFormatError
 from stair.data.benchmark import BenchmarkFolder, PrepareSummary, benchmark_meta, split_names
 from stair.data.dataset import QuestionRecord
 from stair.data.star.classes import STARClasses, load_star_classes
 from stair.data.star.files import STARQuestion, iter_star
 from stair.data.star.situations import FrameFacts, merge_situations, read_situations
 from stair.data.star.situations import situation_graph as build_graph
+from stair.errors import DatasetFormatError
 from stair.programs import SceneGraph
 
 __all__ = ["prepare_star", "question_record"]

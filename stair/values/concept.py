@@ -37,6 +37,17 @@ def _nearest(vector: Tensor, concepts: ConceptSpace | None, top_k: int) -> list[
     ]
 
 
+def _vector_explained(
+    kind: str, vector: Tensor, concepts: ConceptSpace | None, top_k: int
+) -> dict[str, Any]:
+    """A vector as an audit shows it: its norm and, given the concept space, its nearest names."""
+    vec = vector.detach().float()
+    out: dict[str, Any] = {"type": kind, "norm": round(float(vec.norm()), 4)}
+    if concepts is not None:
+        out["nearest"] = _nearest(vec, concepts, top_k)
+    return out
+
+
 def _bank(concepts: ConceptSpace | None) -> ConceptSpace:
     if concepts is None:
         raise GoldError("a Concept gold is read against the concept bank: pass concepts")
@@ -130,10 +141,7 @@ class Concept(Value):
         concepts: ConceptSpace | None = None,
         top_k: int = 5,
     ) -> dict[str, Any]:
-        vec = self.vector[index].detach().float()
-        out: dict[str, Any] = {"type": "Concept", "norm": round(float(vec.norm()), 4)}
-        if concepts is not None:
-            out["nearest"] = _nearest(vec, concepts, top_k)
+        out = _vector_explained("Concept", self.vector[index], concepts, top_k)
         if self.option is not None:
             probs = self.option[index].detach().float().softmax(-1)
             out["option_probabilities"] = [round(float(p), 4) for p in probs]
@@ -184,8 +192,4 @@ class Text(Value):
         concepts: ConceptSpace | None = None,
         top_k: int = 5,
     ) -> dict[str, Any]:
-        vec = self.vector[index].detach().float()
-        out: dict[str, Any] = {"type": "Text", "norm": round(float(vec.norm()), 4)}
-        if concepts is not None:
-            out["nearest"] = _nearest(vec, concepts, top_k)
-        return out
+        return _vector_explained("Text", self.vector[index], concepts, top_k)
