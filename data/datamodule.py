@@ -8,6 +8,11 @@ A dataset folder is the synthetic benchmark's format (:mod:`stair.data.dataset`)
 ``stair generator predict``) every evaluation split ``<split>`` is also served as
 ``<split>:generated``, the same questions on the generated programs, so validation and test report
 answer accuracy with gold and generated programs side by side. Training always uses gold programs.
+
+The answer mode (:mod:`stair.engine.options`) comes from ``meta.json`` "answers":
+``multiple_choice`` (each question answers one of its ``metadata.options``), ``open`` (the
+``answer_top_k`` most frequent training answers of ``vocab.json``, the rest ``<unk>``), else
+``vocabulary`` (every answer of ``vocab.json``: the synthetic benchmark).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from stair.data.dataset import DatasetFormatError, QuestionRecord, iter_question
 from stair.data.qa_dataset import Collate, QADataset, QAExample, VideoBatchSampler
 from stair.data.video.store import FeatureStore
 from stair.engine.heads import AnswerVocabulary
+from stair.engine.options import ANSWER_MODES, OpenVocabulary
 from stair.programs import ModuleTree, ProgramError, compile_program, from_json, from_tokens
 from stair.programs.text import WordVocab, tokenize
 
@@ -41,6 +47,8 @@ class Vocabularies:
 
     ``extra["features"]``: how the features were made (the feature store's settings: backbone,
     weights, frames, size), so a checkpoint can featurise a new video file the same way.
+    ``answer_mode``: ``vocabulary``, ``multiple_choice`` or ``open`` (:mod:`stair.engine.options`;
+    ``answers`` are then the open answers, without ``<unk>``).
     """
 
     words: list[str]
@@ -50,6 +58,7 @@ class Vocabularies:
     max_count: int
     feature_dim: int
     num_frames: int
+    answer_mode: str = "vocabulary"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,8 +71,11 @@ class Vocabularies:
     def concept_index(self) -> dict[str, int]:
         return {c: i for i, c in enumerate(self.concepts)}
 
-    def answer_vocabulary(self) -> AnswerVocabulary:
-        return AnswerVocabulary(self.answers, self.max_count)
+    def answer_vocabulary(self) -> AnswerVocabulary | OpenVocabulary | None:
+        """The answers the model scores (None: each question's options, multiple choice)."""
+        if self.answer_mode == "vocabulary":
+            return AnswerVocabulary(self.answers, self.max_count)
+        return OpenVocabulary(self.answers) if self.answer_mode == "open" else None
 
 
 def _plain(value: Any) -> Any:
@@ -97,7 +109,11 @@ class QADataModule(L.LightningDataModule):
             them, as ``<split>:generated``.
         features: a feature store to use instead of ``<data_dir>/features.h5``.
         max_count: the largest count a Count answer can give.
+        answer_top_k: an open-ended dataset's answers: the K most frequent training answers
+            (the rest are ``<unk>``, counted wrong at evaluation).
         synthesize: generate the default synthetic benchmark into ``data_dir`` if it is missing.
+        synth_choices: with ``synthesize``, its multiple-choice variant with this many options
+            per question (``stair synth --choices``; 0: open answers).
         seed: shuffling seed.
     """
 
@@ -111,7 +127,9 @@ class QADataModule(L.LightningDataModule):
         programs: str | None = None,
         features: str | None = None,
         max_count: int = 10,
+        answer_top_k: int = 1000,
         synthesize: bool = False,
+        synth_choices: int = 0,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -121,6 +139,7 @@ class QADataModule(L.LightningDataModule):
         self.programs_path = Path(programs) if programs else None
         self.features_path = Path(features) if features else self.root / "features.h5"
         self.max_count, self.synthesize = max_count, synthesize
+        self.answer_top_k, self.synth_choices = answer_top_k, synth_choices
         self.datasets: dict[str, QADataset] = {}
 
     # -- reading the folder ---------------------------------------------------------------------
@@ -132,7 +151,7 @@ class QADataModule(L.LightningDataModule):
         from stair.data.synth.build import SynthConfig, build_synth_dataset
 
         log.info("generating the synthetic benchmark into %s", self.root)
-        build_synth_dataset(self.root, SynthConfig(), progress=True)
+        build_synth_dataset(self.root, SynthConfig(choices=self.synth_choices), progress=True)
 
     def _json(self, name: str) -> Any:
         path = self.root / name
@@ -173,28 +192,50 @@ class QADataModule(L.LightningDataModule):
         """Words, concepts and answers (from ``vocab.json`` and the training questions)."""
         self._ensure()
         vocab = self._json("vocab.json")
+        mode = self.answer_mode
         concepts, categories = _concepts(vocab)
-        questions = [r.question for r in self.records("train")]
-        words = WordVocab.build(questions + concepts).words[2:]
+        answers = [str(a) for a in vocab.get("answers", [])]
+        if mode == "open":
+            answers = answers[: self.answer_top_k]
+        records = self.records("train")
+        texts = [r.question for r in records] + concepts
+        if mode == "multiple_choice":
+            texts += [o for r in records for o in r.metadata.options]
+        elif mode == "open":
+            texts += answers
+        words = WordVocab.build(texts).words[2:]
         first = self.store.get(self.store.ids()[0])[0]
         settings = {k: _plain(v) for k, v in self.store.attrs.items()}
         return Vocabularies(
             words=words,
             concepts=concepts,
             categories=categories,
-            answers=[str(a) for a in vocab.get("answers", [])],
+            answers=answers,
             max_count=self.max_count,
             feature_dim=int(first.shape[1]),
             num_frames=int(first.shape[0]),
+            answer_mode=mode,
             extra={"features": settings},
         )
+
+    @cached_property
+    def answer_mode(self) -> str:
+        """``meta.json`` "answers" (``multiple_choice``, ``open``), else ``vocabulary``."""
+        self._ensure()
+        mode = self._json("meta.json").get("answers", "vocabulary")
+        if mode not in ANSWER_MODES:
+            known = ", ".join(ANSWER_MODES)
+            raise DatasetFormatError(
+                self.root / "meta.json", "answers", f"unknown answer mode {mode!r} ({known})"
+            )
+        return mode
 
     @cached_property
     def generated(self) -> dict[str, ModuleTree] | None:
         if self.programs_path is None:
             return None
         out: dict[str, ModuleTree] = {}
-        with open(self.programs_path, encoding="utf-8") as handle:
+        with open(self.programs_path, "rb") as handle:  # json.loads decodes (UTF-8) and checks
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -206,7 +247,7 @@ class QADataModule(L.LightningDataModule):
                         out[row["qid"]] = from_json(row["tree"])
                     else:
                         out[row["qid"]] = compile_program(row["program"])
-                except (json.JSONDecodeError, KeyError, TypeError, ProgramError) as err:
+                except (ValueError, KeyError, TypeError, RecursionError, ProgramError) as err:
                     raise DatasetFormatError(
                         self.programs_path, f"line {number}", str(err)
                     ) from err
@@ -220,7 +261,7 @@ class QADataModule(L.LightningDataModule):
         if split.endswith(GENERATED) and generated is None:
             raise DatasetFormatError(self.root, "", f"split {split!r} needs generated programs "
                                      "(QADataModule(programs=...), --data.programs)")  # fmt: skip
-        answers = self.vocabularies.answer_vocabulary().index
+        answer_of = self._answer_reader(split)
         out, missing = [], set()
         for record in self.records(split):
             if record.video_id not in self.store:
@@ -238,10 +279,11 @@ class QADataModule(L.LightningDataModule):
                 tree = generated.get(record.qid, gold)
                 meta["program_match"] = tree == gold
                 golds = golds if tree == gold else {}
+            answer, options = answer_of(record)
             out.append(
                 QAExample(
                     record.qid, record.video_id, tree, tuple(tokenize(record.question)),
-                    answers.get(record.answer, -1), golds, meta,
+                    answer, golds, meta, options,
                 )
             )  # fmt: skip
         if missing:
@@ -250,6 +292,29 @@ class QADataModule(L.LightningDataModule):
                 f"{split!r} split, e.g. {sorted(missing)[:3]}",
             )  # fmt: skip
         return out
+
+    def _answer_reader(self, split: str):
+        """``record -> (answer index, candidates)`` in the vocabularies' answer mode: the right
+        option's index (multiple choice); the answer's, ``<unk>``'s for a training answer outside
+        the open vocabulary; -1 (counted wrong) for any other answer outside it."""
+        voc = self.vocabularies
+        path = self.root / "questions" / f"{split.removesuffix(GENERATED)}.jsonl"
+        if voc.answer_mode == "multiple_choice":
+
+            def choice(record: QuestionRecord) -> tuple[int, tuple[str, ...]]:
+                options = record.metadata.options
+                if not options:
+                    reason = "a multiple-choice question without options"
+                    raise DatasetFormatError(path, f"question {record.qid}", reason)
+                right = options.index(record.answer) if record.answer in options else -1
+                return right, options
+
+            return choice
+        vocabulary = voc.answer_vocabulary()
+        missing = -1
+        if isinstance(vocabulary, OpenVocabulary) and split == "train":
+            missing = vocabulary.unknown
+        return lambda record: (vocabulary.index.get(record.answer, missing), ())
 
     # -- Lightning hooks ------------------------------------------------------------------------
     def prepare_data(self) -> None:

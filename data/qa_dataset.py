@@ -1,10 +1,11 @@
 """Questions as training examples, and their collation into :class:`~stair.engine.batch.QABatch`.
 
 A :class:`QAExample` is everything about one question that does not depend on the batch: its
-compiled tree, word ids, answer index, gold values (the symbolic executor's JSON, as stored) and
-metadata. :class:`Collate` gathers the videos of a batch once each, pads them, finds the phrases
-in the questions and reads each gold once into its tensor, by the value class of its node, on
-the video's own frames (:func:`stair.values.tree_golds`).
+compiled tree, word ids, answer index, gold values (the symbolic executor's JSON, as stored),
+metadata and, for a multiple-choice question, its candidate answers (the answer index is then the
+right candidate's). :class:`Collate` gathers the videos of a batch once each, pads them, finds
+the phrases in the questions and reads each gold once into its tensor, by the value class of its
+node, on the video's own frames (:func:`stair.values.tree_golds`).
 :class:`VideoBatchSampler` fills batches video by video, so questions about the same video share
 one encoded video.
 """
@@ -22,6 +23,7 @@ from torch.utils.data import Dataset, Sampler
 
 from stair.data.video.store import FeatureStore
 from stair.engine.batch import QABatch
+from stair.engine.options import Candidates
 from stair.engine.plan import Plan, TextIndex
 from stair.programs import ModuleTree
 from stair.programs.text import WordVocab, find_span, tokenize
@@ -37,6 +39,8 @@ class QAExample:
     answer: int
     golds: dict[str, dict[str, Any]]
     metadata: dict[str, Any]
+    #: the candidate answers of a multiple-choice question (empty: a global answer vocabulary)
+    options: tuple[str, ...] = ()
 
 
 class QADataset(Dataset):
@@ -130,6 +134,9 @@ class Collate:
             golds.append(tree_golds(e.tree, e.golds, context))
             options.append(choose_options(e.tree, e.golds))
 
+        candidates = None
+        if any(e.options for e in examples):
+            candidates = Candidates.build([e.options for e in examples], self.words)
         return QABatch(
             qids=[e.qid for e in examples],
             trees=trees,
@@ -146,6 +153,7 @@ class Collate:
             golds=golds,
             options=options,
             metadata=[e.metadata for e in examples],
+            candidates=candidates,
         )
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from stair.data.dataset import FORMAT, QuestionRecord, QuestionWriter, write_json_atomic
+from stair.data.dataset import FORMAT, QuestionRecord, QuestionWriter
+from stair.data.synth.choices import ChoiceMaker
 from stair.data.synth.questions import QuestionGenerator
 from stair.data.synth.render import (
     EntityEmbeddings,
@@ -44,6 +45,7 @@ from stair.data.synth.splits import SPLITS, SplitConfig, assign_videos, held_out
 from stair.data.synth.video import Stage, VideoRenderConfig, render_video
 from stair.data.synth.vocab import DEFAULT_VOCAB, Vocab
 from stair.data.synth.world import WorldConfig, generate_world
+from stair.files import write_json
 from stair.programs import SceneGraph, save_scene_graphs
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ class SynthConfig:
     render: tuple[str, ...] = ("symbolic",)  #: renderers to run: symbolic, video
     indirect_prob: float = 0.15  #: how often a slot gets an indirect reference
     workers: int = 2  #: processes generating shards (1: in this process)
+    #: options per multiple-choice question (0: open answers, the default benchmark)
+    choices: int = 0
     world: WorldConfig = field(default_factory=WorldConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     symbolic: SymbolicRenderConfig = field(default_factory=SymbolicRenderConfig)
@@ -70,6 +74,8 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.videos < 1 or self.questions_per_video < 1:
             raise ValueError("need at least one video and one question per video")
+        if self.choices < 0 or self.choices == 1:
+            raise ValueError(f"choices must be 0 (open answers) or at least 2, not {self.choices}")
         unknown = set(self.render) - set(RENDERERS)
         if unknown:
             raise ValueError(f"unknown renderer(s) {sorted(unknown)}; known: {RENDERERS}")
@@ -191,6 +197,11 @@ def build_synth_dataset(
         writer = FeatureStoreWriter(store_tmp, meta, commit_every=1 << 30, commit_seconds=1e9)
 
     graphs: dict[str, SceneGraph] = {}
+    choose = (
+        ChoiceMaker(vocab, config.choices, config.world.max_actions, seed)
+        if config.choices
+        else None
+    )
     bar = tqdm(total=config.videos, desc="synth", unit="video", disable=not progress)
     with ExitStack() as stack:
         files = {s: stack.enter_context(QuestionWriter(out / "questions" / f"{s}.jsonl"))
@@ -200,7 +211,7 @@ def build_synth_dataset(
         for shard in _shards(config, vocab, out, split_of):
             for split, records in shard.questions.items():
                 for record in records:
-                    files[split].write(record)
+                    files[split].write(record if choose is None else choose(record))
             for j, graph in enumerate(shard.graphs):
                 graphs[graph.video_id] = graph
                 if writer is not None:
@@ -212,11 +223,13 @@ def build_synth_dataset(
     sizes = {s: f.count for s, f in files.items()}
     save_scene_graphs(graphs, out / "scene_graphs.json")
     vocab_json = {**vocab.to_json(), "answers": answer_vocabulary(vocab, config.world)}
-    write_json_atomic(out / "vocab.json", vocab_json)
+    write_json(out / "vocab.json", vocab_json)
     video_splits = {
         s: sum(1 for v in split_of.values() if v == s) for s in ("train", "val", "test")
     }
-    settings = {k: v for k, v in asdict(config).items() if k != "workers"}
+    # the default (open) benchmark's meta.json is as it was before multiple choice existed
+    settings = {k: v for k, v in asdict(config).items()
+                if k != "workers" and (k != "choices" or v)}  # fmt: skip
     meta = {
         "format": FORMAT, "seed": seed, "videos": config.videos,
         "questions_per_video": config.questions_per_video, "sizes": sizes,
@@ -225,7 +238,9 @@ def build_synth_dataset(
         "max_train_steps": config.splits.max_train_steps, "held_out": held_out_strings(),
         "steps": "modules in the compiled module tree", "config": settings,
     }  # fmt: skip
-    write_json_atomic(out / "meta.json", meta)
+    if config.choices:
+        meta.update(answers="multiple_choice", choices=config.choices)
+    write_json(out / "meta.json", meta)
     seconds = time.perf_counter() - start
     report = BuildReport(out, sizes, seconds, _folder_bytes(out))
     log.info("wrote %d questions about %d videos to %s in %.1f s", report.questions,

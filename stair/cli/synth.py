@@ -3,6 +3,7 @@
 Example::
 
     stair synth --out datasets/synth                       # default size, symbolic features
+    stair synth --out datasets/synth_mc --choices 5        # multiple choice: gold + 4 distractors
     stair synth --out datasets/tiny --videos 50 --questions-per-video 10 --seed 3 \\
         --render symbolic video --video-size 96x128 --video-fps 4
 
@@ -53,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="processes generating videos (the output does not depend on it)",
     )  # fmt: skip
     parser.add_argument(
+        "--choices", type=int, default=0,
+        help="multiple choice: options per question (gold + distractors of its type); 0: open",
+    )  # fmt: skip
+    parser.add_argument(
         "--indirect-prob", type=float, default=0.15, help="chance of an indirect reference"
     )
 
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             render=tuple(dict.fromkeys(args.render)),
             indirect_prob=args.indirect_prob,
             workers=args.workers,
+            choices=args.choices,
             world=WorldConfig(
                 frames=args.frames,
                 fps=args.fps,

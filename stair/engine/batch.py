@@ -20,7 +20,8 @@ video_index         long [B]            row of each question's video in ``featur
 features            float [V, T, D]     per-frame features, zero-padded to the longest video
 frame_mask          bool [V, T]         True on real frames, False on padding
 timestamps          float [V, T]        seconds of each feature frame (0 on padding)
-answers             long [B]            index in the answer vocabulary (``-1``: not in it)
+answers             long [B]            index in the answer vocabulary, or of the right candidate
+                                        (``-1``: not in it, counted wrong)
 golds               list[dict]          per question: node id -> gold tensor, read once from
                                         the symbolic executor's JSON gold by the node's value
                                         class (``Value.read_gold``, ``stair.values.tree_golds``):
@@ -30,6 +31,9 @@ golds               list[dict]          per question: node id -> gold tensor, re
 options             list[dict]          per question: option-answering (``Choose``) node id ->
                                         gold option (0/1, ``stair.values.choose_options``)
 metadata            list[dict]          per question: family, semantic, structural, steps, split
+candidates          Candidates | None   the candidate answers (``stair.engine.options``) of a
+                                        multiple-choice batch: ``answers`` then index each
+                                        question's candidates; None: a global answer vocabulary
 ==================  ==================  =========================================================
 """
 
@@ -41,6 +45,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from stair.engine.options import Candidates
 from stair.engine.plan import Plan, TextIndex
 from stair.programs import ModuleTree
 
@@ -62,6 +67,7 @@ class QABatch:
     golds: list[dict[int, Tensor]] = field(default_factory=list)
     options: list[dict[int, int]] = field(default_factory=list)
     metadata: list[dict[str, Any]] = field(default_factory=list)
+    candidates: Candidates | None = None
 
     def __len__(self) -> int:
         return len(self.trees)
@@ -78,6 +84,8 @@ class QABatch:
             value = getattr(self, f.name)
             if isinstance(value, Tensor):
                 moved[f.name] = value.to(device, non_blocking=True)
+        if self.candidates is not None:
+            moved["candidates"] = self.candidates.to(device)
         moved["golds"] = [
             {k: g.to(device, non_blocking=True) for k, g in d.items()} for d in self.golds
         ]

@@ -7,16 +7,19 @@
 2. the questions are encoded, and every phrase argument of the module trees is embedded from
    its span in the question (or from its own words: :func:`~stair.engine.encoders.phrase_vectors`);
 3. the batched executor runs all trees at once (one call per group of nodes);
-4. the typed answer head reads the answer off each root value (faithful by construction).
+4. the typed answer head reads the answer off each root value (faithful by construction): over
+   the global answer vocabulary, or, for a multiple-choice or open-ended dataset, over each
+   question's candidates (:class:`~stair.engine.options.CandidateHead`).
 
 ``vocabularies`` is the plain-dict form of the data module's vocabularies: ``words``,
-``concepts`` with their ``categories``, ``answers``, ``max_count``, ``feature_dim``. A pure
+``concepts`` with their ``categories``, ``answers``, ``max_count``, ``feature_dim`` and
+``answer_mode`` (:data:`~stair.engine.options.ANSWER_MODES`; default ``vocabulary``). A pure
 ``nn.Module``: training, losses and metrics live in :mod:`stair.train.system`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +36,15 @@ from stair.engine.network import (
     build_question_encoder,
     build_video_encoder,
 )
+from stair.engine.options import (
+    CandidateHead,
+    Candidates,
+    OpenVocabulary,
+    candidate_mode,
+    encode_candidates,
+)
 from stair.modules import ConceptBank, build_modules
-from stair.values import Video
+from stair.values import ExecutionError, Video
 
 
 @dataclass
@@ -45,6 +55,18 @@ class ModelOutput:
     valid: Tensor  # [B, A] bool: the answers each question's root type can give
     trace: Trace | None = None  # None for black-box models
     text: Tensor | None = None  # [P, H] the phrase vectors (rows of the batch's TextIndex)
+    #: per question, the answer each column of ``logits`` stands for, for a multiple-choice
+    #: batch (its candidates); None: the columns are the model's answer vocabulary
+    candidates: list[list[str]] | None = None
+
+    def words(self, b: int, answers: Sequence[str] | None) -> Sequence[str]:
+        """The answer of each column of question ``b``'s logits (``answers``: the model's
+        answer vocabulary, for a batch without candidates)."""
+        if self.candidates is not None:
+            return self.candidates[b]
+        if answers is None:
+            raise ExecutionError("a multiple-choice model's output without its candidates")
+        return answers
 
 
 class STAIRModel(nn.Module):
@@ -71,8 +93,18 @@ class STAIRModel(nn.Module):
         self.bank = ConceptBank(concepts, hidden, dict(zip(concepts, vocabularies["categories"])))
         max_count = int(vocabularies["max_count"])
         self.nmn = build_modules(dim=hidden, max_count=max_count, share=share_localizer)
-        self.answer_vocabulary = AnswerVocabulary(list(vocabularies["answers"]), max_count)
-        self.head = TypedAnswerHead(self.answer_vocabulary, concepts)
+        self.answer_mode = vocabularies.get("answer_mode", "vocabulary")
+        if self.answer_mode == "vocabulary":
+            self.answer_vocabulary: AnswerVocabulary | OpenVocabulary | None = AnswerVocabulary(
+                list(vocabularies["answers"]), max_count
+            )
+            self.head: TypedAnswerHead | CandidateHead = TypedAnswerHead(
+                self.answer_vocabulary, concepts
+            )
+            self.open: Candidates | None = None
+        else:
+            self.answer_vocabulary, self.open = candidate_mode(self.answer_mode, vocabularies)
+            self.head = CandidateHead(hidden, max_count, concepts)
 
     def encode_videos(self, features: Tensor, mask: Tensor) -> Video:
         """The distinct videos ``[V, T, F]`` as a raw :class:`Video` of frame states."""
@@ -89,8 +121,27 @@ class STAIRModel(nn.Module):
 
     def forward(self, batch: QABatch) -> ModelOutput:
         video = self.encode_videos(batch.features, batch.frame_mask)
-        text, _ = self.encode_text(batch)
+        text, sentence = self.encode_text(batch)
         trace = execute(batch.plan.to(video.mask.device), self.nmn, text, video, self.bank)
+        if isinstance(self.head, TypedAnswerHead):
+            with torch.autocast(video.features.device.type, enabled=False):  # answers in fp32
+                logits, valid = self.head(trace, self.bank.embeddings)
+            return ModelOutput(logits, valid, trace, text)
+        candidates = self.candidates(batch)
+        vectors = self.text_proj(encode_candidates(self.question_encoder, candidates.words))
         with torch.autocast(video.features.device.type, enabled=False):  # answers in fp32
-            logits, valid = self.head(trace, self.bank.embeddings)
-        return ModelOutput(logits, valid, trace, text)
+            logits, valid = self.head(
+                trace, self.bank.embeddings, candidates, vectors.float(), sentence.float()
+            )
+        texts = batch.candidates.texts if batch.candidates is not None else None
+        return ModelOutput(logits, valid, trace, text, texts)
+
+    def candidates(self, batch: QABatch) -> Candidates:
+        """The batch's own candidates (multiple choice) or the open vocabulary's, on the
+        batch's device."""
+        device = batch.questions.device
+        if self.open is not None:
+            return self.open.expand(len(batch)).to(device)
+        if batch.candidates is None:
+            raise ExecutionError("a multiple-choice model needs each question's options")
+        return batch.candidates.to(device)

@@ -3,7 +3,8 @@
 The only place that knows Lightning. :class:`LitSTAIR` wraps :class:`~stair.engine.model.STAIRModel`
 (``architecture="stair"``) or :class:`~stair.engine.baseline.BlackBoxBaseline` (``"baseline"``):
 
-- loss = answer cross-entropy (over the answers valid for each root's type) + ``lambda`` x the
+- loss = answer cross-entropy (over the answers valid for each root's type, or over each
+  question's candidates, padding masked: :mod:`stair.engine.options`) + ``lambda`` x the
   per-question sum of intermediate losses (each step's value type's ``.loss`` against its gold,
   computed per group of the trace; ``intermediate_weight=0`` is the no-supervision ablation);
 - metrics (:mod:`stair.engine.metrics`) per evaluated split: answer accuracy overall and per family,
@@ -11,8 +12,9 @@ The only place that knows Lightning. :class:`LitSTAIR` wraps :class:`~stair.engi
   logged as ``<stage>/<split>/<name>`` (and ``val/acc`` for checkpoint monitoring) and kept in
   :attr:`LitSTAIR.results` for programs (the demo) to print.
 
-Checkpoints hold the hyper-parameters with the vocabularies as plain lists, so
-``LitSTAIR.load_from_checkpoint(path)`` needs no other file.
+Checkpoints hold the hyper-parameters with the vocabularies as plain lists and the network's
+hyper-parameters as a plain dict, so ``LitSTAIR.load_from_checkpoint(path)`` needs no other
+file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any, Literal
 
 import lightning as L
@@ -27,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stair.checkpoints import load_lightning
 from stair.engine.baseline import BlackBoxBaseline
 from stair.engine.batch import QABatch
-from stair.engine.encoders import VideoKind
 from stair.engine.losses import grounding_loss, intermediate_losses
 from stair.engine.metrics import (
     Tally,
@@ -39,7 +42,8 @@ from stair.engine.metrics import (
     gold_vs_generated,
     results_table,
 )
-from stair.engine.model import ModelOutput, QuestionKind, STAIRModel
+from stair.engine.model import ModelOutput, STAIRModel
+from stair.engine.network import DEFAULT_NETWORK, Network
 
 Architecture = Literal["stair", "baseline"]
 log = logging.getLogger(__name__)
@@ -66,12 +70,7 @@ class LitSTAIR(L.LightningModule):
         vocabularies: words, concepts, categories, answers, max_count, feature_dim (linked from
             the data module by the CLI; stored in checkpoints as plain lists).
         architecture: ``stair`` (the module network) or ``baseline`` (black box, no program).
-        hidden: size of frame states, phrase vectors and concepts.
-        video_encoder: ``lstm`` (BiLSTM, as in the paper) or ``transformer``.
-        question_encoder: ``lstm`` (BiLSTM over learned word embeddings) or ``pretrained``.
-        pretrained_path: folder of a local ``transformers`` model (``question_encoder=pretrained``).
-        word_dim: word embedding size of the BiLSTM question encoder.
-        dropout: dropout of the encoders (and the baseline's layers).
+        network: the network's hyper-parameters (hidden size, encoders, word size, dropout).
         baseline_hops: attention hops of the black-box baseline.
         intermediate_weight: lambda, the weight of the intermediate losses (0: answers only).
         grounding_weight: weight of the phrase grounding loss (each phrase naming a concept
@@ -86,12 +85,7 @@ class LitSTAIR(L.LightningModule):
         self,
         vocabularies: dict[str, Any] | None = None,
         architecture: Architecture = "stair",
-        hidden: int = 256,
-        video_encoder: VideoKind = "lstm",
-        question_encoder: QuestionKind = "lstm",
-        pretrained_path: str | None = None,
-        word_dim: int = 300,
-        dropout: float = 0.1,
+        network: Network = DEFAULT_NETWORK,
         baseline_hops: int = 2,
         intermediate_weight: float = 1.0,
         grounding_weight: float = 0.5,
@@ -102,17 +96,16 @@ class LitSTAIR(L.LightningModule):
     ) -> None:
         super().__init__()
         vocab = plain_vocabularies(vocabularies)
-        self.save_hyperparameters(ignore=["vocabularies"])
+        if isinstance(network, Mapping):  # a checkpoint's plain dict
+            network = Network(**network)
+        self.save_hyperparameters(ignore=["vocabularies", "network"])
         self.hparams["vocabularies"] = vocab
-        common = dict(
-            hidden=hidden, video_encoder=video_encoder, question_encoder=question_encoder,
-            word_dim=word_dim, dropout=dropout, pretrained_path=pretrained_path,
-        )  # fmt: skip
+        self.hparams["network"] = asdict(network)
         if architecture == "stair":
-            self.model: STAIRModel | BlackBoxBaseline = STAIRModel(vocab, **common)
+            self.model: STAIRModel | BlackBoxBaseline = STAIRModel(vocab, network)
             self.register_buffer("categories", concept_categories(self.model.bank), False)
         elif architecture == "baseline":
-            self.model = BlackBoxBaseline(vocab, hops=baseline_hops, **common)
+            self.model = BlackBoxBaseline(vocab, network, hops=baseline_hops)
         else:
             raise ValueError(f"unknown architecture {architecture!r} (stair or baseline)")
         self.answer_vocabulary = self.model.answer_vocabulary
@@ -121,6 +114,13 @@ class LitSTAIR(L.LightningModule):
         #: stage -> split -> metric name -> number of items it averages
         self.sizes: dict[str, dict[str, dict[str, int]]] = {}
         self._tallies: dict[str, Tally] = {}
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None,
+                             **kwargs: Any) -> LitSTAIR:  # fmt: skip
+        """The module saved at ``checkpoint_path``, read without running code from the file
+        (:func:`~stair.checkpoints.load_lightning`); a bad file raises ``CheckpointError``."""
+        return load_lightning(super().load_from_checkpoint, checkpoint_path, map_location, **kwargs)
 
     def forward(self, batch: QABatch) -> ModelOutput:
         return self.model(batch)
@@ -233,18 +233,20 @@ class LitSTAIR(L.LightningModule):
     def predict_step(self, batch: QABatch, batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
         """Per question: its id, the predicted answer with its probability, the gold answer."""
         out = self.model(batch)
-        probs = out.logits.softmax(-1)
+        probs = out.logits.masked_fill(~out.valid, -1e4).softmax(-1)
         best = probs.argmax(-1)
-        words = self.answer_vocabulary.answers
-        return [
-            {
-                "qid": qid,
-                "answer": words[int(i)],
-                "probability": round(float(probs[b, i]), 4),
-                "gold": words[int(g)] if int(g) >= 0 else None,
-            }
-            for b, (qid, i, g) in enumerate(zip(batch.qids, best, batch.answers))
-        ]
+        vocabulary = self.answer_vocabulary
+        answers = None if vocabulary is None else vocabulary.answers
+        rows = []
+        for b, (qid, i, g) in enumerate(zip(batch.qids, best, batch.answers)):
+            words = out.words(b, answers)  # the vocabulary, or this question's options
+            row = {"qid": qid, "answer": words[int(i)],
+                   "probability": round(float(probs[b, i]), 4),
+                   "gold": words[int(g)] if int(g) >= 0 else None}  # fmt: skip
+            if out.candidates is not None:
+                row["choice"] = int(i)
+            rows.append(row)
+        return rows
 
     # -- optimisation ------------------------------------------------------------------------
     def optimizer(self) -> torch.optim.AdamW:
