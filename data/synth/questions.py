@@ -35,7 +35,7 @@ from stair.data.synth.splits import (
 from stair.data.synth.templates_facts import TEMPLATES as FACT_TEMPLATES
 from stair.data.synth.templates_time import TEMPLATES as TIME_TEMPLATES
 from stair.data.synth.vocab import DEFAULT_VOCAB, Vocab
-from stair.programs import ModuleTree, Node, SceneGraph, SymbolicResult, VType, execute
+from stair.programs import ModuleTree, Node, SceneGraph, SymbolicResult, VType, evaluate
 from stair.programs import compile_program as _compile
 from stair.programs.symbolic import SymConcept, SymVideo
 
@@ -204,7 +204,7 @@ class QuestionGenerator:
             if (steps > self.max_train_steps) != (mode.name == "more_steps"):
                 continue
             self.executed += 1
-            result = execute(tree, graph)
+            result = evaluate(tree, graph)
             if not well_posed(tree, result):
                 continue
             if not bal.accept(template, draft.program, result.answer):  # type: ignore[arg-type]
