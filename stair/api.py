@@ -9,13 +9,16 @@
 were made), a ``.npy`` file or array of features ``[T, D]``, or a video id of the dataset folder
 given as ``data``. The program comes from ``program`` (AGQA syntax, or a compiled tree), else from
 the program generator loaded with ``generator``. When ``data`` holds the video's scene graph, every
-step's gold is computed by the symbolic executor and shown next to the model's output.
+step's gold is computed by the symbolic executor and shown next to the model's output. A
+question of that dataset (the same video and words) is judged against the dataset's gold answer
+and its program against the dataset's; otherwise the gold answer and the step golds are those of
+the program run, and the explanation says so (they are right only if the program is).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +27,10 @@ import torch
 
 from stair.audit.explain import Explanation, explain_batch
 from stair.data.datamodule import Vocabularies
+from stair.data.dataset import QuestionRecord, iter_questions
 from stair.data.qa_dataset import Collate, QAExample
 from stair.errors import StairError
-from stair.programs import ModuleTree, compile_program, execute, load_scene_graphs
+from stair.programs import ModuleTree, compile_program, evaluate, load_scene_graphs
 from stair.programs.text import WordVocab, tokenize
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
@@ -64,6 +68,7 @@ class STAIR:
         self.generator = generator
         self.data = Path(data) if data is not None else None
         self._graphs: dict | None = None
+        self._questions: dict[tuple[str, tuple[str, ...]], QuestionRecord] | None = None
         self._store = None
         self._extractor = None
 
@@ -90,8 +95,8 @@ class STAIR:
             feats = np.asarray(video, dtype=np.float32)
             return "array", feats, np.arange(len(feats), dtype=np.float64), None
         path = Path(str(video))
-        if path.suffix == ".npy" and path.exists():
-            feats = np.load(path).astype(np.float32)
+        if path.suffix == ".npy":
+            feats = _read_npy(path)
             return path.stem, feats, np.arange(len(feats), dtype=np.float64), None
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return self._featurise(path)
@@ -133,11 +138,46 @@ class STAIR:
         feats = self._extractor(decoded.frames).numpy()
         return file_id(path), feats, np.asarray(decoded.timestamps), decoded.frames
 
+    def dataset_question(self, video_id: str, question: str) -> QuestionRecord | None:
+        """The dataset's record of ``question`` about ``video_id`` (the same words, case and
+        punctuation aside), if the dataset given as ``data`` has one."""
+        if self._questions is None:
+            folder = self.data / "questions" if self.data else None
+            paths = sorted(folder.glob("*.jsonl")) if folder and folder.is_dir() else []
+            self._questions = {
+                (r.video_id, tuple(tokenize(r.question))): r
+                for path in reversed(paths) for r in iter_questions(path)
+            }  # fmt: skip
+        return self._questions.get((video_id, tuple(tokenize(question))))
+
     # -- asking -------------------------------------------------------------------------------
+    def _answers(
+        self, asked: QuestionRecord | None, options: Sequence[str] | None
+    ) -> tuple[dict[str, int], tuple[str, ...]]:
+        """Answer word -> index, and the candidates of a multiple-choice model: ``options``,
+        else the dataset question's own."""
+        if self.vocabularies.answer_mode != "multiple_choice":
+            return self.vocabularies.answer_vocabulary().index, ()
+        chosen = tuple(options or (asked.metadata.options if asked is not None else ()))
+        if not chosen:
+            raise AskError("this model answers multiple choice: give the options (options=, "
+                           "--options) or ask a question of its dataset")  # fmt: skip
+        return {o: i for i, o in enumerate(chosen)}, chosen
+
     def ask(
-        self, video: Any, question: str, program: str | ModuleTree | None = None
+        self,
+        video: Any,
+        question: str,
+        program: str | ModuleTree | None = None,
+        options: Sequence[str] | None = None,
     ) -> Explanation:
-        """Answer ``question`` about ``video`` and explain every step (see the module docstring)."""
+        """Answer ``question`` about ``video`` and explain every step (see the module docstring).
+
+        ``options``: the candidate answers, for a multiple-choice model (default: those of the
+        dataset's question)."""
+        if not question.strip():
+            raise AskError("the question is empty: ask something about the video")
+        source = "generated" if program is None else "given"
         tree = self.program(question, program)
         video_id, feats, stamps, frames = self.features(video)
         if feats.ndim != 2 or feats.shape[1] != self.vocabularies.feature_dim:
@@ -146,22 +186,30 @@ class STAIR:
                 f"[T, {self.vocabularies.feature_dim}]"
             )
         golds, answer, times = {}, -1, {}
+        asked = self.dataset_question(video_id, question)
+        index, options = self._answers(asked, options)
         graph = self.graphs.get(video_id)
         if graph is not None:
-            result = execute(tree, graph)
+            result = evaluate(tree, graph)
             golds = result.golds_json()
-            index = self.vocabularies.answer_vocabulary().index
             answer = index.get(result.answer, -1) if result.answer is not None else -1
             times = {video_id: [graph.time_of(i) for i in range(graph.num_frames)]}
-        example = QAExample("asked", video_id, tree, tuple(tokenize(question)), answer, golds, {})
+        # a question of the dataset is judged by its own gold answer and program
+        answer_from = f"{source} program"
+        if asked is not None:
+            answer, answer_from = index.get(asked.answer, -1), "dataset"
+        gold_tree = compile_program(asked.program) if asked is not None else None
+        example = QAExample("asked", video_id, tree, tuple(tokenize(question)), answer, golds, {},
+                            options)  # fmt: skip
         collate = Collate(_OneVideo(video_id, feats, stamps), self.words,
                           self.vocabularies.concept_index(), times)  # fmt: skip
         batch = collate([example]).to(self.lit.device)
         with torch.no_grad():
             output = self.model(batch)
         path = str(video) if frames is not None else None
-        explanation = explain_batch(self.model, batch, output, [question], [path])[0]
-        explanation.qid = None
+        explanation = explain_batch(self.model, batch, output, [question], [path], [gold_tree],
+                                    source, answer_from)[0]  # fmt: skip
+        explanation.qid = asked.qid if asked is not None else None
         explanation.frames = frames
         return explanation
 
@@ -182,6 +230,16 @@ def load(
     if isinstance(generator, (str, Path)):
         generator = GeneratedPrograms(generator, device)
     return STAIR(lit, generator, data)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A ``.npy`` file of numeric features (no pickled objects are ever loaded)."""
+    if not path.is_file():
+        raise AskError(f"no such features file: {path}")
+    try:
+        return np.load(path, allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError, TypeError) as err:
+        raise AskError(f"{path} is not a .npy array of numeric features ({err})") from None
 
 
 class GeneratedPrograms:

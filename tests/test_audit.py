@@ -9,9 +9,11 @@ import lightning as L
 import numpy as np
 import pytest
 
+from stair.audit.dump import page_name
 from stair.cli import main
 from stair.data.datamodule import QADataModule
 from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.engine.network import Network
 from stair.train.system import LitSTAIR
 from tests.tiny_synth import one_torch_thread  # noqa: F401  (small models: one torch thread)
 
@@ -25,7 +27,7 @@ def trained(tmp_path_factory):
     build_synth_dataset(data, SynthConfig(videos=24, questions_per_video=6, seed=5, workers=1))
     dm = QADataModule(str(data), batch_size=32)
     L.seed_everything(0)
-    lit = LitSTAIR(dm.vocabularies, hidden=32, word_dim=32)
+    lit = LitSTAIR(dm.vocabularies, network=Network(hidden=32, word_dim=32))
     trainer = L.Trainer(max_steps=4, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
     trainer.fit(lit, dm)
@@ -170,3 +172,62 @@ def test_html_renders_in_headless_chromium(trained, tmp_path):
                          capture_output=True, text=True, timeout=120, check=True).stdout  # fmt: skip
     for step in ex.steps:
         assert f'id="step-{step.id}"' in dom
+
+
+# -- resuming an audit, and what a question id may hold ------------------------------------------
+def _audit(trained, out, *extra, data=None):
+    source, ckpt = trained
+    return main(["audit", "--ckpt", str(ckpt), "--data", str(data or source), "--out", str(out),
+                 *extra])  # fmt: skip
+
+
+def test_a_last_record_without_its_newline_is_kept_on_resume(trained, tmp_path):
+    out = tmp_path / "dumps"
+    assert _audit(trained, out, "--split", "test", "--limit", "5") == 0
+    dump = out / "records.jsonl"
+    dump.write_bytes(dump.read_bytes().rstrip(b"\n"))  # a crash between "}" and "\n"
+    assert _audit(trained, out, "--split", "test") == 0
+    records = [json.loads(line) for line in dump.read_text().splitlines()]
+    qids = [r["qid"] for r in records]
+    assert len(qids) == len(set(qids)) == len(QADataModule(str(trained[0])).records("test"))
+    assert json.loads((out / "summary.json").read_text())["questions"] == len(records)
+
+
+def test_resuming_another_split_into_the_same_out_is_refused(trained, tmp_path, capsys):
+    out = tmp_path / "dumps"
+    assert _audit(trained, out, "--split", "test", "--limit", "3") == 0
+    before = (out / "records.jsonl").read_bytes()
+    assert _audit(trained, out, "--split", "val") == 2
+    err = capsys.readouterr().err
+    assert "holds the dump of another run (split 'test' there, 'val' now)" in err
+    assert (out / "records.jsonl").read_bytes() == before
+    (out / "run.json").unlink()  # a dump of an older version, without its run.json
+    assert _audit(trained, out, "--split", "val") == 2
+    assert "question(s) that are not in split 'val'" in capsys.readouterr().err
+    assert (out / "records.jsonl").read_bytes() == before
+
+
+def test_question_ids_never_make_paths_outside_the_html_folder(trained, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(trained[0], data)
+    questions = data / "questions" / "test.jsonl"
+    lines = [json.loads(line) for line in questions.read_text().splitlines()]
+    for i, record in enumerate(lines):
+        record["qid"] = f"../../../escaped-{i}" if i % 2 else f"{record['qid']}/with/slashes"
+    questions.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    out = tmp_path / "a" / "b" / "out"
+    assert _audit(trained, out, "--split", "test", "--html", "--worst", "1000", data=data) == 0
+    html = out / "html"
+    pages = sorted(tmp_path.rglob("*.html"))
+    assert len(pages) > 2 and all(page.parent == html for page in pages)
+    index = (html / "index.html").read_text()
+    for page in pages:
+        assert page.name == "index.html" or f"href='{page.name}#step-" in index
+
+
+def test_page_names_are_plain_file_names():
+    assert page_name("v00012-3") == "v00012-3.html"
+    for qid in ["../../x", "a/b", ".hidden", "", "\x00", "é" * 200, "a" * 500]:
+        name = page_name(qid)
+        assert "/" not in name and not name.startswith(".") and len(name) < 100, qid
+    assert page_name("a/b") != page_name("a_b") != page_name("a b")

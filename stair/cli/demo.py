@@ -2,14 +2,17 @@
 
 Example::
 
-    stair demo                      # the full demo (a few minutes on a 2-core CPU)
+    stair demo                      # the full demo (under 10 minutes on a 2-core CPU)
     stair demo --quick              # a small smoke run (tiny dataset, one epoch)
     stair demo --data-root /data    # generate / read the benchmark under /data/synth
     stair demo --json report.json   # also write everything measured as JSON
 
-Prints the answer accuracy of the module network and of the black-box baseline per split and
-family, the intermediate quality of every module, and walks through three test answers step
-by step (each module, its inputs, its typed output and the gold).
+Trains the module network, the black-box baseline and the program generator, and saves their
+checkpoints under ``<data root>/models/<dataset>/``. Prints the answer accuracy of the module
+network and of the black-box baseline per split and family, the intermediate quality of every
+module, walks through three test answers step by step on the programs the generator wrote for them
+(each module, its inputs, its typed output and the gold), and ends with the ``stair ask`` and
+``stair audit`` commands that use the saved checkpoints.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import json
 import logging
 
 HELP = (
-    "Generate the synthetic benchmark, train STAIR and a black-box baseline on the CPU, "
-    "evaluate both and explain three answers step by step."
+    "Generate the synthetic benchmark, train STAIR, a black-box baseline and the program "
+    "generator on the CPU, evaluate them and explain three answers step by step."
 )
 
 
@@ -38,11 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stair.demo.run import DemoSettings, run_demo
+    from stair.demo.run import DemoSettings, quiet, run_demo
     from stair.demo.summary import render
-    from stair.train.cli import quiet_lightning
 
-    quiet_lightning(logging.DEBUG if args.verbose else logging.WARNING)
+    quiet(logging.DEBUG if args.verbose else logging.WARNING)
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     changes = {
         name: value

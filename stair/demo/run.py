@@ -1,13 +1,18 @@
-"""The end-to-end demo: synthetic benchmark -> module network and baseline -> results -> audit.
+"""The end-to-end demo: synthetic benchmark -> the whole pipeline -> results -> explanations.
 
 :func:`run_demo` generates the synthetic benchmark if it is missing, trains the STAIR module
-network (gold programs, intermediate supervision) and the black-box baseline on the CPU,
-evaluates both on every test split and walks through a few test answers step by step
-(:func:`walkthrough`). It returns a :class:`DemoReport`; :mod:`stair.demo.summary` renders it.
+network (gold programs, intermediate supervision), the black-box baseline and the program
+generator on the CPU, saves their checkpoints under ``<data root>/models/<dataset>/``
+(:func:`model_paths`), evaluates both answering models on every test split and walks through a
+few test answers step by step, on the programs the generator wrote for them (:func:`walkthrough`).
+It returns a :class:`DemoReport` holding the ``stair ask`` / ``stair audit`` commands that use
+what it left; :mod:`stair.demo.summary` renders it.
 
-The two models train at the same time, the baseline in a second process, each on one thread:
-their many small operations gain little from a second thread, and two single-threaded
-processes keep both cores busy without fighting over them (which matters on a shared machine).
+The module network trains alongside the other two, which train one after the other in a second
+process, each process on one thread: their many small operations gain little from a second
+thread, and two single-threaded processes keep both cores busy without fighting over them
+(which matters on a shared machine). The generator trains from its config
+(``configs/generator_synth.yaml``), as ``stair generator fit --config`` would.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shlex
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +30,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from stair.api import GeneratedPrograms
 from stair.audit.walkthrough import walkthrough
 from stair.data.datamodule import QADataModule
 from stair.data.synth.build import SynthConfig, build_synth_dataset
@@ -51,6 +58,10 @@ class DemoSettings:
     baseline_epochs: int = 8
     baseline_lr: float = 2e-3
     baseline_dropout: float = 0.1
+    #: the program generator's config (a ``stair generator fit`` YAML; relative paths are
+    #: looked up in the working folder, then in the source tree)
+    generator_config: str = "configs/generator_synth.yaml"
+    generator_epochs: int | None = None  #: None: the config's
     walkthroughs: int = 3
     seed: int = 0
     threads: int = 1  #: torch threads of each training process
@@ -60,7 +71,7 @@ class DemoSettings:
     def quick(cls) -> DemoSettings:
         return cls(
             dataset="synth_quick", videos=40, questions_per_video=6, hidden=32, word_dim=16,
-            epochs=1, baseline_epochs=1, batch_size=32, parallel=False,
+            epochs=1, baseline_epochs=1, generator_epochs=4, batch_size=32, parallel=False,
         )  # fmt: skip
 
 
@@ -76,7 +87,27 @@ class DemoReport:
     walkthroughs: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  #: stage -> wall seconds (in turn)
     baseline_seconds: float = 0.0  #: the baseline's own training and testing time
+    generator_seconds: float = 0.0  #: the program generator's training time
+    #: the generator's validation metrics (``val/seq_acc``: share of exactly right programs)
+    generator: dict[str, float] = field(default_factory=dict)
     load: dict[str, float] = field(default_factory=dict)  #: 1-minute load average per stage
+    checkpoints: dict[str, str] = field(default_factory=dict)  #: model -> checkpoint file
+    commands: list[str] = field(default_factory=list)  #: what to run next (ask, audit)
+
+
+def model_paths(root: Path, dataset: str) -> dict[str, Path]:
+    """Where the demo saves its checkpoints: ``<root>/models/<dataset>/<model>.ckpt``."""
+    folder = root / "models" / dataset
+    return {name: folder / f"{name}.ckpt" for name in ("nmn", "baseline", "generator")}
+
+
+def quiet(level: int = logging.WARNING) -> None:
+    """Lightning at ``level`` (:func:`~stair.train.cli.quiet_lightning`), and the demo's own
+    training logs too: its tables are printed once, by :mod:`stair.demo.summary`."""
+    quiet_lightning(level)
+    for name in ("stair.train", "stair.generator"):
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("matplotlib").setLevel(max(level, logging.WARNING))
 
 
 def ensure_dataset(root: Path, settings: DemoSettings, progress: bool) -> Path:
@@ -95,9 +126,10 @@ def ensure_dataset(root: Path, settings: DemoSettings, progress: bool) -> Path:
 
 
 def train_and_test(
-    dm: QADataModule, architecture: str, settings: DemoSettings, progress: bool
+    dm: QADataModule, architecture: str, settings: DemoSettings, progress: bool, checkpoint: Path
 ) -> LitSTAIR:
-    """Fit one model on ``train`` (validated at the end) and test it on every test split."""
+    """Fit one model on ``train`` (validated at the end), save it to ``checkpoint`` and test it
+    on every test split."""
     torch.set_num_threads(settings.threads)
     L.seed_everything(settings.seed, verbose=False)
     baseline = architecture == "baseline"
@@ -126,16 +158,77 @@ def train_and_test(
         enable_progress_bar=progress,
     )
     trainer.fit(model, datamodule=dm)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    trainer.save_checkpoint(checkpoint)
     trainer.test(model, datamodule=dm, verbose=False)
     return model
 
 
-def _baseline_job(data_dir: str, settings: DemoSettings) -> tuple[dict, float]:
-    """Train and test the baseline (in a worker process): its results and wall seconds."""
+def _config_path(name: str) -> Path:
+    path = Path(name)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(__file__).resolve().parents[2] / path
+
+
+def train_generator(
+    data_dir: str, settings: DemoSettings, checkpoint: Path, progress: bool
+) -> dict[str, float]:
+    """Fit the program generator as its config says (epochs from the settings if given), save
+    it to ``checkpoint``; its last validation metrics."""
+    import yaml
+
+    from stair.generator.data import GeneratorDataModule
+    from stair.generator.system import GeneratorLit
+
+    config = yaml.safe_load(_config_path(settings.generator_config).read_text(encoding="utf-8"))
+    L.seed_everything(config.get("seed_everything", settings.seed), verbose=False)
+    options = {
+        k: v for k, v in config.get("trainer", {}).items() if k not in ("logger", "callbacks")
+    }
+    if settings.generator_epochs is not None:
+        options["max_epochs"] = settings.generator_epochs
+    options.update(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                   enable_model_summary=False, enable_progress_bar=progress)  # fmt: skip
+    data = GeneratorDataModule(**{**config.get("data", {}), "data_dir": data_dir})
+    model = GeneratorLit(**config.get("model", {}))
+    trainer = L.Trainer(**options)
+    trainer.fit(model, datamodule=data)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    trainer.save_checkpoint(checkpoint)
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+
+
+def _second_job(data_dir: str, settings: DemoSettings, paths: dict[str, Path]) -> dict:
+    """Train and test the baseline, then train the program generator (in a worker process):
+    the baseline's results, the generator's validation metrics and their wall seconds."""
     start = time.perf_counter()
     dm = QADataModule(data_dir, batch_size=settings.batch_size, seed=settings.seed)
-    model = train_and_test(dm, "baseline", settings, progress=False)
-    return {**model.results["test"], **model.results["val"]}, time.perf_counter() - start
+    model = train_and_test(dm, "baseline", settings, False, paths["baseline"])
+    middle = time.perf_counter()
+    generator = train_generator(data_dir, settings, paths["generator"], progress=False)
+    return {
+        "results": {**model.results["test"], **model.results["val"]},
+        "generator": generator,
+        "seconds": (middle - start, time.perf_counter() - middle),
+    }
+
+
+def next_commands(report: DemoReport, root: Path) -> list[str]:
+    """The ``stair ask`` and ``stair audit`` commands that use what the demo left, on the video
+    and question of its first walk-through."""
+    paths = {k: shlex.quote(v) for k, v in report.checkpoints.items()}
+    data = shlex.quote(report.data_dir)
+    first = report.walkthroughs[0]
+    name = Path(report.data_dir).name
+    html = shlex.quote(str(root / "dumps" / f"ask-{first['video_id']}.html"))
+    return [
+        f"stair ask --ckpt {paths['nmn']} --generator {paths['generator']} --data {data} "
+        f"--video {shlex.quote(first['video_id'])} --question {shlex.quote(first['question'])} "
+        f"--html {html}",
+        f"stair audit --ckpt {paths['nmn']} --data {data} --split test "
+        f"--out {shlex.quote(str(root / 'dumps' / name))} --html",
+    ]
 
 
 def run_demo(
@@ -143,7 +236,8 @@ def run_demo(
     settings: DemoSettings | None = None,
     progress: bool = True,
 ) -> DemoReport:
-    """Generate (if needed), train both models, evaluate every split, walk through answers."""
+    """Generate (if needed), train the three models, evaluate every split, walk through answers
+    on generated programs (see the module docstring)."""
     settings = settings or DemoSettings()
     report = DemoReport("", settings)
     clock = time.perf_counter()
@@ -155,8 +249,11 @@ def run_demo(
         report.load[stage] = round(os.getloadavg()[0], 2)
         clock = now
 
-    folder = ensure_dataset(Path(data_root), settings, progress)
+    root = Path(data_root)
+    folder = ensure_dataset(root, settings, progress)
     report.data_dir = str(folder)
+    paths = model_paths(root, settings.dataset)
+    report.checkpoints = {k: str(v) for k, v in paths.items()}
     dm = QADataModule(str(folder), batch_size=settings.batch_size, seed=settings.seed)
     dm.setup()
     report.sizes = {split: len(ds) for split, ds in dm.datasets.items()}
@@ -165,29 +262,34 @@ def run_demo(
     try:
         if settings.parallel:
             context = multiprocessing.get_context("spawn")
-            # the worker is as quiet as this process (the same Lightning log level and filters)
+            # the worker is as quiet as this process (the same log levels and filters)
             level = logging.getLogger("lightning").getEffectiveLevel()
             with ProcessPoolExecutor(
-                1, mp_context=context, initializer=quiet_lightning, initargs=(level,)
+                1, mp_context=context, initializer=quiet, initargs=(level,)
             ) as pool:
-                log.info("training the black-box baseline in a second process")
-                baseline = pool.submit(_baseline_job, str(folder), settings)
+                log.info("training the black-box baseline, then the program generator, in a "
+                         "second process")  # fmt: skip
+                second = pool.submit(_second_job, str(folder), settings, paths)
                 log.info("training the module network")
-                nmn = train_and_test(dm, "stair", settings, progress)
+                nmn = train_and_test(dm, "stair", settings, progress, paths["nmn"])
                 lap("NMN")
-                report.results["baseline"], seconds = baseline.result()
-            lap("rest of baseline")
+                done = second.result()
+            lap("rest of baseline and generator")
         else:
             log.info("training the module network")
-            nmn = train_and_test(dm, "stair", settings, progress)
+            nmn = train_and_test(dm, "stair", settings, progress, paths["nmn"])
             lap("NMN")
-            log.info("training the black-box baseline")
-            report.results["baseline"], seconds = _baseline_job(str(folder), settings)
-            lap("baseline")
-        report.baseline_seconds = round(seconds, 1)
-        report.results = {"NMN": {**nmn.results["test"], **nmn.results["val"]}, **report.results}
-        report.walkthroughs = walkthrough(nmn, dm, settings.walkthroughs)
+            log.info("training the black-box baseline, then the program generator")
+            done = _second_job(str(folder), settings, paths)
+            lap("baseline and generator")
+        report.baseline_seconds, report.generator_seconds = (round(t, 1) for t in done["seconds"])
+        report.generator = done["generator"]
+        report.results = {"NMN": {**nmn.results["test"], **nmn.results["val"]},
+                          "baseline": done["results"]}  # fmt: skip
+        programs = GeneratedPrograms(paths["generator"])
+        report.walkthroughs = walkthrough(nmn, dm, settings.walkthroughs, programs=programs)
         lap("walkthrough")
     finally:
         torch.set_num_threads(threads)
+    report.commands = next_commands(report, root)
     return report

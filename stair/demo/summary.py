@@ -1,4 +1,8 @@
-"""Plain-text rendering of a :class:`~stair.demo.run.DemoReport`: tables and walkthroughs."""
+"""Plain-text rendering of a :class:`~stair.demo.run.DemoReport`: tables, walkthroughs, what next.
+
+Every figure is a percentage, every time in seconds; the last lines are the ``stair ask`` and
+``stair audit`` commands that use the checkpoints the demo saved, one a line.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ def walkthrough_text(report: DemoReport) -> str:
             f"Q {account['qid']} [{account['family']}] {account['question']}",
             f"  answer: {account['answer']} (p={account['probability']:.2f})   "
             f"gold: {account['gold']}   {mark}",
+            *_program_lines(account),
         ]
         for step in account["steps"]:
             inputs = ", ".join(step["inputs"])
@@ -64,6 +69,24 @@ def walkthrough_text(report: DemoReport) -> str:
     return "\n\n".join(blocks)
 
 
+def _program_lines(account: dict) -> list[str]:
+    """The program the walk-through ran, and the gold one when they differ."""
+    if account.get("program_from", "gold") == "gold":
+        return [f"  program (gold): {account.get('program', '')}"]
+    if account.get("program_correct"):
+        return [f"  program (generated, the gold one): {account['program']}"]
+    return [f"  program (generated):  {account['program']}",
+            f"  gold program:         {account.get('gold_program')}",
+            "  (the generated program differs: its steps have no gold)"]  # fmt: skip
+
+
+def generator_text(report: DemoReport) -> str:
+    """The program generator's validation scores, in percent."""
+    shown = ", ".join(f"{k.removeprefix('val/')} {_pct(v).strip()}%" for k, v in
+                      sorted(report.generator.items()) if "loss" not in k)  # fmt: skip
+    return f"program generator (validation): {shown or '-'}"
+
+
 def timing_text(report: DemoReport) -> str:
     total = sum(report.seconds.values())
     parts = ", ".join(
@@ -72,8 +95,19 @@ def timing_text(report: DemoReport) -> str:
     where = "alongside, in a second process" if report.settings.parallel else "in turn"
     return (
         f"wall time {total:.0f} s: {parts}; the baseline trained and tested in "
-        f"{report.baseline_seconds:.0f} s ({where})"
+        f"{report.baseline_seconds:.0f} s, then the program generator trained in "
+        f"{report.generator_seconds:.0f} s ({where})"
     )
+
+
+def next_text(report: DemoReport) -> str:
+    """The saved checkpoints and the commands that use them."""
+    saved = "\n".join(f"  {name:<10} {path}" for name, path in report.checkpoints.items())
+    return "\n".join([
+        f"checkpoints:\n{saved}",
+        "Next: ask a test question (its program from the generator) and audit every test step:",
+        *report.commands,
+    ])  # fmt: skip
 
 
 def render(report: DemoReport) -> str:
@@ -84,6 +118,8 @@ def render(report: DemoReport) -> str:
             intermediate_table(report),
             "Walkthrough (each step: module(inputs) -> output; gold)",
             walkthrough_text(report),
+            generator_text(report),
             timing_text(report),
+            next_text(report),
         ]
     )

@@ -3,7 +3,10 @@
 :func:`build_cli_class` is ``LightningCLI`` with the data module's vocabularies linked into the
 model (so a checkpoint holds them); :func:`lightning_cli` runs any ``LightningCLI`` class over a
 model and a data module and returns an exit code; :func:`quiet_lightning` sets Lightning's log
-level and hides the warnings that do not concern a STAIR user. The command line
+level and hides the lines and warnings that do not concern a STAIR user (the GPU/TPU inventory,
+adverts, a checkpoint folder that moved). ``test`` and ``validate`` print one table and write no
+new log folder; ``fit`` ends with the last validation's table; progress bars show no ``v_num``.
+The command line
 (:mod:`stair.cli.lightning`, :mod:`stair.cli.generator`) and the demo (:mod:`stair.demo.run`)
 use them; nothing here parses ``sys.argv``.
 """
@@ -12,6 +15,18 @@ from __future__ import annotations
 
 import logging
 import warnings
+
+log = logging.getLogger(__name__)
+
+#: Lightning's info lines that tell a STAIR user nothing: the hardware inventory, adverts
+NOISE = ("GPU available", "TPU available", "HPU available", "LOCAL_RANK", "💡 Tip")
+
+
+class _DropNoise(logging.Filter):
+    """Drops the Lightning lines listed in :data:`NOISE`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(NOISE)
 
 
 def build_cli_class() -> type:
@@ -40,10 +55,15 @@ def quiet_lightning(level: int = logging.INFO) -> None:
     logging.getLogger("lightning").propagate = False
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(level)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in logger.filters):
+            logger.addFilter(_DropNoise())
     for message in (
         r".*overridden `transfer_batch_to_device`",  # QABatch moves itself, on purpose
         r".*isinstance\(treespec, LeafSpec\)",  # Lightning's own use of a torch API
         r"LightningCLI's args parameter",  # `stair fit ...` hands its arguments on, on purpose
+        r"The dirpath has changed from",  # testing a checkpoint saved elsewhere: nothing lost
     ):
         warnings.filterwarnings("ignore", message=message)
 
@@ -52,17 +72,32 @@ def lightning_cli(cli_class: type, model: type, data: type, args: list[str], pro
     """Run ``cli_class`` (a ``LightningCLI``) over ``model`` and ``data`` on ``args`` (sub-command
     first); returns the exit code (``--help`` and argument errors end it, not the process)."""
     quiet_lightning()
-    if args[:1] in (["test"], ["validate"]) and not any(a.startswith("--verbose") for a in args):
-        # Lightning's table repeats every metric once per split; the model logs one table
-        args = [args[0], "--verbose=false", *args[1:]]
+    if args[:1] in (["test"], ["validate"]):
+        if not any(a.startswith("--verbose") for a in args):
+            # Lightning's table repeats every metric once per split; the model logs one table
+            args = [args[0], "--verbose=false", *args[1:]]
+        if not any(a.startswith("--trainer.logger") for a in args):
+            args = [*args, "--trainer.logger=false"]  # last, over the config's: no new version_N
+    from stair.train.callbacks import hide_version
     from stair.train.checkpoint import safe_cli
 
+    class QuietCLI(safe_cli(cli_class)):
+        def instantiate_trainer(self, **kwargs):
+            trainer = super().instantiate_trainer(**kwargs)
+            hide_version(trainer)
+            return trainer
+
     try:
-        safe_cli(cli_class)(
+        cli = QuietCLI(
             model, data, args=args, seed_everything_default=0,
             save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": prog},
         )  # fmt: skip
     except SystemExit as done:  # --help, --print_config, argument errors
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    validated = getattr(cli.model, "results", {}).get("val")
+    if args[:1] == ["fit"] and validated and cli.trainer.is_global_zero:
+        from stair.engine.metrics import results_table
+
+        log.info("validation results (last epoch):\n%s", results_table(validated))
     return 0

@@ -79,7 +79,8 @@ class _OverTime(Value):
             text = ", ".join(f"frames {a}–{b - 1}" for a, b in shown.get("spans", [])) or "none"
         peak = shown.get("peak")
         if peak and "probability" in peak:
-            text += f" (peak {peak.get('seconds', peak.get('frame'))}: p={peak['probability']:.2f})"
+            at = f"{peak['seconds']} s" if "seconds" in peak else f"frame {peak.get('frame')}"
+            text += f" (peak {at}: p={peak['probability']:.2f})"
         return text
 
 
