@@ -61,13 +61,14 @@ class AuditSummary:
                 "unfaithful": self.unfaithful}  # fmt: skip
 
     def table(self) -> str:
-        head = f"{'module':<14}{'steps':>8}{'correct':>9}" + "".join(f"{m:>10}" for m in METRICS)
+        """Per module: supervised steps, then percentages (agreeing with the gold, each metric)."""
+        head = f"{'module':<14}{'steps':>8}{'agree %':>9}" + "".join(f"{m:>10}" for m in METRICS)
         lines = [head, "-" * len(head)]
         for name, row in sorted(self.modules.items()):
-            cells = "".join(f"{row[m]:>10.3f}" if m in row else f"{'-':>10}" for m in METRICS)
-            lines.append(f"{name:<14}{int(row['steps']):>8}{row['correct']:>9.3f}{cells}")
-        lines.append(f"answer accuracy {self.accuracy:.3f} over {self.questions} questions; "
-                     f"{len(self.unfaithful)} unfaithful answers")  # fmt: skip
+            cells = "".join(f"{100 * row[m]:>10.1f}" if m in row else f"{'-':>10}" for m in METRICS)
+            lines.append(f"{name:<14}{int(row['steps']):>8}{100 * row['correct']:>9.1f}{cells}")
+        lines.append(f"answer accuracy {100 * self.accuracy:.1f} % over {self.questions} "
+                     f"questions; {len(self.unfaithful)} unfaithful answers")  # fmt: skip
         return "\n".join(lines)
 
 

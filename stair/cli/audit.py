@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "dump every question's steps (JSONL, resumable) and summarise accuracy per module"
 
@@ -38,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
     summary = audit(lit, data, split, args.out, html=args.html, worst=args.worst,
                     limit=args.limit)  # fmt: skip
     print(summary.table())
-    print(f"wrote {args.out}/records.jsonl, summary.json, summary.csv"
+    print(f"wrote {Path(args.out) / 'records.jsonl'}, summary.json, summary.csv"
           + (", html/index.html" if args.html else ""))  # fmt: skip
     return 0
