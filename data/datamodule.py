@@ -3,11 +3,18 @@ folder.
 
 A dataset folder is the synthetic benchmark's format (:mod:`stair.data.dataset`) — also what
 :mod:`stair.data.agqa.prepare` writes for AGQA: ``questions/<split>.jsonl``, ``vocab.json``,
-``meta.json``, ``features.h5`` and optionally ``scene_graphs.json``. Programs are the gold ones
-(compiled from each record's AGQA program). With ``programs`` (a file of generated ones, e.g. from
-``stair generator predict``) every evaluation split ``<split>`` is also served as
-``<split>:generated``, the same questions on the generated programs, so validation and test report
-answer accuracy with gold and generated programs side by side. Training always uses gold programs.
+``meta.json``, ``features.h5`` and optionally ``scene_graphs.json``.
+
+Programs (``meta.json`` "programs", :mod:`stair.data.programs_source`): in an ``annotated``
+folder they are the gold ones (compiled from each record's AGQA program); with ``programs`` (a
+file of generated ones, e.g. from ``stair generator predict --out FILE``) every evaluation split
+``<split>`` is also served as ``<split>:generated``, the same questions on the generated
+programs, so validation and test report answer accuracy with gold and generated programs side by
+side, and training uses gold programs. A folder without annotations (``none`` or
+``generator:<id>``: NExT-QA, STAR, MSRVTT-QA) trains and evaluates on its generated programs
+(``programs``, else the folder's ``programs.jsonl``) with their step golds; a question without a
+usable one is answered by the declared fallback program (metadata ``fallback``: true), never
+silently.
 
 The answer mode (:mod:`stair.engine.options`) comes from ``meta.json`` "answers":
 ``multiple_choice`` (each question answers one of its ``metadata.options``), ``open`` (the
@@ -19,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,71 +34,26 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from stair.data.dataset import DatasetFormatError, QuestionRecord, iter_questions
+from stair.data.programs_source import (
+    ANNOTATED,
+    PROGRAMS_FILE,
+    ProgramLine,
+    fallback_tree,
+    program_source,
+    read_programs,
+)
 from stair.data.qa_dataset import Collate, QADataset, QAExample, VideoBatchSampler
+from stair.data.synth import synonyms as synonym_split
 from stair.data.video.store import FeatureStore
-from stair.engine.heads import AnswerVocabulary
+from stair.data.vocabularies import Vocabularies, concepts_of, plain
 from stair.engine.options import ANSWER_MODES, OpenVocabulary
-from stair.programs import ModuleTree, ProgramError, compile_program, from_json, from_tokens
+from stair.programs import ProgramError, compile_program
 from stair.programs.text import WordVocab, tokenize
 
 log = logging.getLogger(__name__)
 TEST_SPLITS = ("test", "test_novel", "test_more_steps")
 #: suffix of a split served on the generated programs (``test:generated``)
 GENERATED = ":generated"
-
-
-@dataclass(frozen=True)
-class Vocabularies:
-    """Everything a model must know of its data, stored in checkpoints as plain lists.
-
-    ``extra["features"]``: how the features were made (the feature store's settings: backbone,
-    weights, frames, size), so a checkpoint can featurise a new video file the same way.
-    ``answer_mode``: ``vocabulary``, ``multiple_choice`` or ``open`` (:mod:`stair.engine.options`;
-    ``answers`` are then the open answers, without ``<unk>``).
-    """
-
-    words: list[str]
-    concepts: list[str]
-    categories: list[str]
-    answers: list[str]
-    max_count: int
-    feature_dim: int
-    num_frames: int
-    answer_mode: str = "vocabulary"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Vocabularies:
-        return cls(**data)
-
-    def concept_index(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.concepts)}
-
-    def answer_vocabulary(self) -> AnswerVocabulary | OpenVocabulary | None:
-        """The answers the model scores (None: each question's options, multiple choice)."""
-        if self.answer_mode == "vocabulary":
-            return AnswerVocabulary(self.answers, self.max_count)
-        return OpenVocabulary(self.answers) if self.answer_mode == "open" else None
-
-
-def _plain(value: Any) -> Any:
-    """A feature-store attribute as plain JSON (numpy scalars and arrays become Python)."""
-    return value.tolist() if hasattr(value, "tolist") else value
-
-
-def _concepts(vocab: dict[str, Any]) -> tuple[list[str], list[str]]:
-    names: dict[str, str] = {}
-    for category, key in (
-        ("objects", "objects"),
-        ("relations", "relations"),
-        ("actions", "actions"),
-    ):
-        for item in vocab.get(key, []):
-            names.setdefault(item["phrase"] if isinstance(item, dict) else str(item), category)
-    return list(names), list(names.values())
 
 
 class QADataModule(L.LightningDataModule):
@@ -105,8 +66,9 @@ class QADataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes.
         group_by_video: fill batches video by video, so each video is encoded once per batch.
         programs: a JSONL file of generated programs (``{"qid", "tokens"}`` prefix tokens or
-            ``{"qid", "program"}`` AGQA strings): validation and test also run each split on
-            them, as ``<split>:generated``.
+            ``{"qid", "program"}`` AGQA strings): in an annotated folder validation and test
+            also run each split on them, as ``<split>:generated``; in a folder without
+            annotations they are its programs (default: the folder's ``programs.jsonl``).
         features: a feature store to use instead of ``<data_dir>/features.h5``.
         max_count: the largest count a Count answer can give.
         answer_top_k: an open-ended dataset's answers: the K most frequent training answers
@@ -114,6 +76,9 @@ class QADataModule(L.LightningDataModule):
         synthesize: generate the default synthetic benchmark into ``data_dir`` if it is missing.
         synth_choices: with ``synthesize``, its multiple-choice variant with this many options
             per question (``stair synth --choices``; 0: open answers).
+        synonyms: also test on ``test:synonyms`` (the synthetic test questions asked with
+            synonyms never seen in training, :mod:`stair.data.synth.synonyms`); the word
+            vocabulary then holds the synonyms too.
         seed: shuffling seed.
     """
 
@@ -130,6 +95,7 @@ class QADataModule(L.LightningDataModule):
         answer_top_k: int = 1000,
         synthesize: bool = False,
         synth_choices: int = 0,
+        synonyms: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -140,6 +106,7 @@ class QADataModule(L.LightningDataModule):
         self.features_path = Path(features) if features else self.root / "features.h5"
         self.max_count, self.synthesize = max_count, synthesize
         self.answer_top_k, self.synth_choices = answer_top_k, synth_choices
+        self.synonyms = synonyms
         self.datasets: dict[str, QADataset] = {}
 
     # -- reading the folder ---------------------------------------------------------------------
@@ -161,6 +128,8 @@ class QADataModule(L.LightningDataModule):
             raise DatasetFormatError(path, "", f"cannot read ({err})") from err
 
     def records(self, split: str) -> list[QuestionRecord]:
+        if split.endswith(synonym_split.SUFFIX):
+            return [synonym_split.with_synonyms(r) for r in self.records(split.split(":")[0])]
         split = split.removesuffix(GENERATED)
         path = self.root / "questions" / f"{split}.jsonl"
         if not path.exists():
@@ -168,15 +137,17 @@ class QADataModule(L.LightningDataModule):
         return list(iter_questions(path))
 
     def _with_generated(self, splits: list[str]) -> list[str]:
-        """``splits``, each followed by its ``:generated`` twin if there are generated programs."""
-        if self.programs_path is None:
+        """``splits``, each followed by its ``:generated`` twin if there are generated programs
+        besides the annotated ones."""
+        if self.programs_path is None or not self.annotated:
             return list(splits)
         return [name for s in splits for name in (s, s + GENERATED)]
 
     @property
     def test_splits(self) -> list[str]:
         found = [s for s in TEST_SPLITS if (self.root / "questions" / f"{s}.jsonl").exists()]
-        return self._with_generated(found)
+        extra = ["test" + synonym_split.SUFFIX] if self.synonyms and "test" in found else []
+        return self._with_generated(found) + extra
 
     @property
     def val_splits(self) -> list[str]:
@@ -193,19 +164,20 @@ class QADataModule(L.LightningDataModule):
         self._ensure()
         vocab = self._json("vocab.json")
         mode = self.answer_mode
-        concepts, categories = _concepts(vocab)
+        concepts, categories = concepts_of(vocab)
         answers = [str(a) for a in vocab.get("answers", [])]
         if mode == "open":
             answers = answers[: self.answer_top_k]
         records = self.records("train")
         texts = [r.question for r in records] + concepts
+        texts += synonym_split.synonym_words() if self.synonyms else []
         if mode == "multiple_choice":
             texts += [o for r in records for o in r.metadata.options]
         elif mode == "open":
             texts += answers
         words = WordVocab.build(texts).words[2:]
         first = self.store.get(self.store.ids()[0])[0]
-        settings = {k: _plain(v) for k, v in self.store.attrs.items()}
+        settings = {k: plain(v) for k, v in self.store.attrs.items()}
         return Vocabularies(
             words=words,
             concepts=concepts,
@@ -231,27 +203,30 @@ class QADataModule(L.LightningDataModule):
         return mode
 
     @cached_property
-    def generated(self) -> dict[str, ModuleTree] | None:
-        if self.programs_path is None:
-            return None
-        out: dict[str, ModuleTree] = {}
-        with open(self.programs_path, "rb") as handle:  # json.loads decodes (UTF-8) and checks
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    if "tokens" in row:
-                        out[row["qid"]] = from_tokens(row["tokens"])
-                    elif "tree" in row:
-                        out[row["qid"]] = from_json(row["tree"])
-                    else:
-                        out[row["qid"]] = compile_program(row["program"])
-                except (ValueError, KeyError, TypeError, RecursionError, ProgramError) as err:
-                    raise DatasetFormatError(
-                        self.programs_path, f"line {number}", str(err)
-                    ) from err
-        return out
+    def program_source(self) -> str:
+        """``meta.json`` "programs": ``annotated``, ``none`` or ``generator:<id>``."""
+        self._ensure()
+        return program_source(self._json("meta.json"))
+
+    @cached_property
+    def benchmark(self) -> str | None:
+        """``meta.json`` "benchmark" (nextqa, star, msrvtt, ...; None: the synthetic one)."""
+        self._ensure()
+        return self._json("meta.json").get("benchmark")
+
+    @property
+    def annotated(self) -> bool:
+        """Whether the records' programs are gold ones."""
+        return self.program_source == ANNOTATED
+
+    @cached_property
+    def generated(self) -> dict[str, ProgramLine] | None:
+        """qid -> generated program: ``programs``, else (a folder without annotations) its
+        ``programs.jsonl`` if there is one."""
+        path = self.programs_path
+        if path is None and not self.annotated and (self.root / PROGRAMS_FILE).exists():
+            path = self.root / PROGRAMS_FILE
+        return None if path is None else read_programs(path)
 
     def examples(self, split: str) -> list[QAExample]:
         """The questions of ``split``; ``<split>:generated`` puts the generated programs in place
@@ -267,6 +242,10 @@ class QADataModule(L.LightningDataModule):
             if record.video_id not in self.store:
                 missing.add(record.video_id)
                 continue
+            answer, options = answer_of(record)
+            if not self.annotated:
+                out.append(self._unannotated(record, split, answer, options))
+                continue
             try:
                 gold = compile_program(record.program)
             except ProgramError as err:
@@ -276,10 +255,10 @@ class QADataModule(L.LightningDataModule):
             tree, golds = gold, record.golds
             meta = {**record.metadata.to_json(), "split": split}
             if generated is not None:
-                tree = generated.get(record.qid, gold)
+                line = generated.get(record.qid)
+                tree = line.tree if line is not None and line.tree is not None else gold
                 meta["program_match"] = tree == gold
                 golds = golds if tree == gold else {}
-            answer, options = answer_of(record)
             out.append(
                 QAExample(
                     record.qid, record.video_id, tree, tuple(tokenize(record.question)),
@@ -292,6 +271,20 @@ class QADataModule(L.LightningDataModule):
                 f"{split!r} split, e.g. {sorted(missing)[:3]}",
             )  # fmt: skip
         return out
+
+    def _unannotated(
+        self, record: QuestionRecord, split: str, answer: int, options: tuple[str, ...]
+    ) -> QAExample:
+        """A question of a folder without annotations: on its generated program with that
+        program's golds, or (none usable) on the fallback program, without golds."""
+        line = (self.generated or {}).get(record.qid)
+        fallback = line is None or line.tree is None
+        tree = fallback_tree(record.question) if fallback else line.tree
+        meta = {**record.metadata.to_json(), "split": split, "fallback": fallback,
+                "steps": len(tree)}  # fmt: skip
+        golds = {} if fallback else line.golds
+        words = tuple(tokenize(record.question))
+        return QAExample(record.qid, record.video_id, tree, words, answer, golds, meta, options)
 
     def _answer_reader(self, split: str):
         """``record -> (answer index, candidates)`` in the vocabularies' answer mode: the right
@@ -371,7 +364,7 @@ class QADataModule(L.LightningDataModule):
     @property
     def predict_split(self) -> str:
         """``test``, on the generated programs when there are some."""
-        return "test" if self.programs_path is None else "test" + GENERATED
+        return "test" + GENERATED if self.programs_path and self.annotated else "test"
 
     def predict_dataloader(self) -> DataLoader:
         return self.loader(self.predict_split)

@@ -13,8 +13,8 @@ its old, unsafe default. Any failure (no such file, not a torch file, a refused 
 checkpoint of the expected module) is a :class:`~stair.errors.CheckpointError` naming the file.
 
 This sits in the base layer, below everything that reads a torch file: the trainer's and the
-program generator's loaders and the backbones' weights files share it. :class:`SafeCheckpointIO` makes a Lightning
-``Trainer`` read ``--ckpt_path`` the same way.
+program generator's loaders and the backbones' weights files share it.
+:class:`SafeCheckpointIO` makes a Lightning ``Trainer`` read ``--ckpt_path`` the same way.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import lightning as L
 import pytest
 import torch
 
-from stair.cli import main
 from stair.checkpoints import read_torch_file
+from stair.cli import main
 from stair.errors import CheckpointError, StairError
 from stair.generator.system import load_generator
 from stair.testing.batch import fake_vocabularies

@@ -3,8 +3,13 @@
 A :class:`Tally` keeps running sums and counts per metric name, merges across processes and
 turns into means. Names:
 
-- ``acc``: answer accuracy; ``family/<f>``, ``semantic/<s>``, ``structural/<s>``,
-  ``steps/<n>``, ``split/<s>``: the same restricted to the questions with that metadata;
+- ``acc``: answer accuracy; ``family/<f>``, ``template/<t>``, ``semantic/<s>``,
+  ``structural/<s>``, ``steps/<n>``, ``split/<s>``: the same restricted to the questions with
+  that metadata (a benchmark's question type code is its ``template``, its reporting group its
+  ``family``);
+- ``fallback``: in a folder without annotations, the share of questions answered through the
+  fallback program (no usable generated one: :mod:`stair.data.programs_source`);
+  ``fallback/acc`` and ``program/acc``: answer accuracy on those and on the others;
 - ``program/exact``: on generated programs, the share that equal the gold program;
   ``program/right_acc``, ``program/wrong_acc``: answer accuracy where it does and where it does
   not;
@@ -29,7 +34,10 @@ from stair.engine.losses import Supervised, concept_space, supervised
 from stair.modules import ConceptBank
 from stair.programs.switches import Category
 
-ANSWER_KEYS = ("family", "semantic", "structural", "steps", "split")
+ANSWER_KEYS = ("family", "template", "semantic", "structural", "steps", "split")
+#: a benchmark's reporting groups, in its order: group -> its question type codes (``template``)
+NEXTQA_GROUPS = {"Causal": ("CW", "CH"), "Temporal": ("TN", "TC", "TP"),
+                 "Descriptive": ("DL", "DC", "DO")}  # fmt: skip
 
 
 class Tally:
@@ -73,7 +81,8 @@ class Tally:
 
 
 def add_answers(tally: Tally, correct: Tensor, metadata: Sequence[dict[str, Any]]) -> None:
-    """Answer accuracy overall and per family, semantic, structural, steps and split."""
+    """Answer accuracy overall, per family, template, semantic, structural, steps and split,
+    and on fallback vs program questions."""
     hits = correct.detach().cpu().double()
     tally.add("acc", hits)
     groups: dict[str, list[int]] = defaultdict(list)
@@ -85,6 +94,9 @@ def add_answers(tally: Tally, correct: Tensor, metadata: Sequence[dict[str, Any]
             right = "right" if meta["program_match"] else "wrong"
             groups[f"program/{right}_acc"].append(b)
             tally.add("program/exact", [float(meta["program_match"])])
+        if "fallback" in meta:
+            groups["fallback/acc" if meta["fallback"] else "program/acc"].append(b)
+            tally.add("fallback", [float(meta["fallback"])])
     for name, rows in groups.items():
         tally.add(name, hits[rows])
 
@@ -117,6 +129,32 @@ def results_table(results: dict[str, dict[str, float]]) -> str:
         cells = [results[s].get(name) for s in splits]
         lines.append(f"{name:<28}" + "".join(
             f"{'-' if c is None else f'{100 * c:.1f}':>{width}}" for c in cells))  # fmt: skip
+    return "\n".join(lines)
+
+
+def benchmark_table(results: dict[str, dict[str, float]], benchmark: str) -> str:
+    """Answer accuracy (%) per split in the benchmark's own terms: NExT-QA per type code and
+    group, STAR per question type, MSRVTT-QA per question word (their ``family``), then overall
+    and the fallback share; empty for a benchmark without its own terms."""
+    names = {k for metrics in results.values() for k in metrics}
+    families = sorted(k for k in names if k.startswith("family/"))
+    if benchmark == "nextqa":
+        rows = []
+        for group, codes in NEXTQA_GROUPS.items():
+            rows += [f"template/{c}" for c in codes] + [f"family/{group}"]
+    elif benchmark in ("star", "msrvtt"):
+        rows = families
+    else:
+        return ""
+    rows += ["acc", "fallback", "fallback/acc", "program/acc"]
+    splits = list(results)
+    width = max(10, *(len(s) + 2 for s in splits))
+    lines = [f"{benchmark + ' %':<20}" + "".join(f"{s:>{width}}" for s in splits)]
+    for name in (r for r in rows if r in names):
+        label = name.split("/", 1)[1] if name.startswith(("template/", "family/")) else name
+        cells = [results[s].get(name) for s in splits]
+        lines.append(f"{label:<20}" + "".join(
+            f"{'-' if c is None else f'{100 * c:.2f}':>{width}}" for c in cells))  # fmt: skip
     return "\n".join(lines)
 
 

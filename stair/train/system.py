@@ -8,9 +8,11 @@ The only place that knows Lightning. :class:`LitSTAIR` wraps :class:`~stair.engi
   per-question sum of intermediate losses (each step's value type's ``.loss`` against its gold,
   computed per group of the trace; ``intermediate_weight=0`` is the no-supervision ablation);
 - metrics (:mod:`stair.engine.metrics`) per evaluated split: answer accuracy overall and per family,
-  semantic, structural, steps and split, and every module's intermediate quality. They are
-  logged as ``<stage>/<split>/<name>`` (and ``val/acc`` for checkpoint monitoring) and kept in
-  :attr:`LitSTAIR.results` for programs (the demo) to print.
+  template, semantic, structural, steps and split, the fallback share and accuracy (a folder
+  without annotations), and every module's intermediate quality. They are logged as
+  ``<stage>/<split>/<name>`` (and ``val/acc`` for checkpoint monitoring) and kept in
+  :attr:`LitSTAIR.results` for programs (the demo) to print; a benchmark's data module
+  (``benchmark``: nextqa, star, msrvtt) also gets them printed in that benchmark's terms.
 
 Checkpoints hold the hyper-parameters with the vocabularies as plain lists and the network's
 hyper-parameters as a plain dict, so ``LitSTAIR.load_from_checkpoint(path)`` needs no other
@@ -38,6 +40,7 @@ from stair.engine.metrics import (
     Tally,
     add_answers,
     add_intermediate,
+    benchmark_table,
     concept_categories,
     gold_vs_generated,
     results_table,
@@ -225,6 +228,10 @@ class LitSTAIR(L.LightningModule):
             return
         if stage == "test" or self.trainer.state.fn == "validate":  # not every epoch of a fit
             log.info("%s results:\n%s", stage, results_table(results))
+            benchmark = getattr(getattr(self.trainer, "datamodule", None), "benchmark", None)
+            table = benchmark_table(results, benchmark) if benchmark else ""
+            if table:
+                log.info("%s results in %s's terms:\n%s", stage, benchmark, table)
         table = gold_vs_generated(results)
         if table:
             log.info("answer accuracy (%s), gold vs generated programs:\n%s", stage, table)
