@@ -48,7 +48,7 @@ from stair.data.video.store import FeatureStore
 from stair.data.vocabularies import Vocabularies, concepts_of, plain
 from stair.engine.options import ANSWER_MODES, OpenVocabulary
 from stair.programs import ProgramError, compile_program
-from stair.programs.text import WordVocab, tokenize
+from stair.programs.text import WordVocabulary, tokenize
 
 log = logging.getLogger(__name__)
 TEST_SPLITS = ("test", "test_novel", "test_more_steps")
@@ -175,7 +175,7 @@ class QADataModule(L.LightningDataModule):
             texts += [o for r in records for o in r.metadata.options]
         elif mode == "open":
             texts += answers
-        words = WordVocab.build(texts).words[2:]
+        words = WordVocabulary.build(texts).words[2:]
         first = self.store.get(self.store.ids()[0])[0]
         settings = {k: plain(v) for k, v in self.store.attrs.items()}
         return Vocabularies(
@@ -337,7 +337,7 @@ class QADataModule(L.LightningDataModule):
             graph_times = {
                 v: [g.time_of(i) for i in range(g.num_frames)] for v, g in graphs.items()
             }
-        return Collate(self.store, WordVocab(voc.words), voc.concept_index(), graph_times)
+        return Collate(self.store, WordVocabulary(voc.words), voc.concept_index(), graph_times)
 
     def loader(self, split: str, train: bool = False) -> DataLoader:
         if split not in self.datasets:

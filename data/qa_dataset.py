@@ -26,7 +26,7 @@ from stair.engine.batch import QABatch
 from stair.engine.options import Candidates
 from stair.engine.plan import Plan, TextIndex
 from stair.programs import ModuleTree
-from stair.programs.text import WordVocab, find_span, tokenize
+from stair.programs.text import WordVocabulary, find_span, tokenize
 from stair.values import GoldContext, choose_options, tree_golds
 
 
@@ -89,7 +89,7 @@ class Collate:
     def __init__(
         self,
         store: FeatureStore,
-        words: WordVocab,
+        words: WordVocabulary,
         concepts: dict[str, int],
         graph_times: dict[str, Sequence[float]] | None = None,
     ) -> None:

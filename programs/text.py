@@ -3,8 +3,8 @@
 The question encoder reads word ids; a phrase argument of the module tree ("opening a closet") is
 embedded by pooling its span in the question when the question contains it, or by encoding the
 phrase's own words when it does not (an indirect reference, a synonym, AGQA's ``objects`` for
-"interacting with"). :func:`find_span` finds that span; :class:`WordVocab` maps words to ids and is
-saved inside checkpoints as a plain list of words.
+"interacting with"). :func:`find_span` finds that span; :class:`WordVocabulary` maps words to ids
+and is saved inside checkpoints as a plain list of words.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("_", " "))
 
 
-class WordVocab:
+class WordVocabulary:
     """Word -> id with ``0`` = padding and ``1`` = unknown word."""
 
     def __init__(self, words: Sequence[str]) -> None:
@@ -30,7 +30,7 @@ class WordVocab:
         self.index = {w: i for i, w in enumerate(self.words)}
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1) -> WordVocab:
+    def build(cls, texts: Iterable[str], min_count: int = 1) -> WordVocabulary:
         """The words of ``texts`` seen at least ``min_count`` times, most frequent first."""
         counts = Counter(w for t in texts for w in tokenize(t))
         ordered = sorted(

@@ -31,7 +31,7 @@ from stair.data.dataset import QuestionRecord, iter_questions
 from stair.data.qa_dataset import Collate, QAExample
 from stair.errors import StairError
 from stair.programs import ModuleTree, compile_program, evaluate, load_scene_graphs
-from stair.programs.text import WordVocab, tokenize
+from stair.programs.text import WordVocabulary, tokenize
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
 
@@ -64,7 +64,7 @@ class STAIR:
         self.lit = lit.eval()
         self.model = lit.model
         self.vocabularies = Vocabularies.from_dict(dict(lit.hparams["vocabularies"]))
-        self.words = WordVocab(self.vocabularies.words)
+        self.words = WordVocabulary(self.vocabularies.words)
         self.generator = generator
         self.data = Path(data) if data is not None else None
         self._graphs: dict | None = None

@@ -11,7 +11,7 @@ from stair.data.qa_dataset import VideoBatchSampler
 from stair.data.synth.build import SynthConfig, build_synth_dataset
 from stair.engine.plan import Plan
 from stair.programs import compile_program, to_tokens
-from stair.programs.text import WordVocab, tokenize
+from stair.programs.text import WordVocabulary, tokenize
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_vocabularies_and_batches(synth):
     dm.setup("fit")
     batches = list(dm.train_dataloader())
     assert sum(len(b) for b in batches) == len(dm.datasets["train"])
-    words = WordVocab(voc.words)
+    words = WordVocabulary(voc.words)
     nonempty = 0
     for b in batches:
         n, v = len(b), len(b.video_ids)

@@ -11,7 +11,7 @@ from stair.engine.heads import INVALID
 from stair.engine.options import CandidateHead, Candidates, OpenVocabulary, candidate_mode
 from stair.modules import ConceptBank, build_modules
 from stair.programs import compile_program
-from stair.programs.text import WordVocab
+from stair.programs.text import WordVocabulary
 from stair.values import Video
 
 D, T, K = 8, 5, 4
@@ -30,7 +30,7 @@ OPTIONS = [
     ["phone", "a red cup", "dish"],
     ["dish", "phone", "cup"],
 ]
-WORDS = WordVocab(["no", "yes", "after", "before", "3", "0", "1", "seven", "phone", "a", "red",
+WORDS = WordVocabulary(["no", "yes", "after", "before", "3", "0", "1", "seven", "phone", "a", "red",
                    "cup", "dish"])  # fmt: skip
 
 

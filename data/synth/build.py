@@ -43,7 +43,7 @@ from stair.data.synth.render import (
 )
 from stair.data.synth.splits import SPLITS, SplitConfig, assign_videos, held_out_strings
 from stair.data.synth.video import Stage, VideoRenderConfig, render_video
-from stair.data.synth.vocab import DEFAULT_VOCAB, Vocab
+from stair.data.synth.vocab import DEFAULT_VOCAB, WorldVocabulary
 from stair.data.synth.world import WorldConfig, generate_world
 from stair.files import write_json
 from stair.programs import SceneGraph, save_scene_graphs
@@ -95,7 +95,7 @@ class BuildReport:
         return sum(self.sizes.values())
 
 
-def answer_vocabulary(vocab: Vocab, world: WorldConfig) -> list[str]:
+def answer_vocabulary(vocab: WorldVocabulary, world: WorldConfig) -> list[str]:
     """Every answer a question can have: yes/no, before/after, counts, objects, relations,
     actions."""
     counts = [str(i) for i in range(world.max_actions + 1)]
@@ -132,7 +132,12 @@ class _Shard:
 
 
 def _run_shard(
-    config: SynthConfig, vocab: Vocab, out: Path, first: int, ids: list[str], splits: list[str]
+    config: SynthConfig,
+    vocab: WorldVocabulary,
+    out: Path,
+    first: int,
+    ids: list[str],
+    splits: list[str],
 ) -> _Shard:
     """Generate videos ``first, first + 1, ...`` (ids ``ids``, splits ``splits``)."""
     seed, k = config.seed, config.questions_per_video
@@ -158,7 +163,7 @@ def _run_shard(
     return shard
 
 
-def _shards(config: SynthConfig, vocab: Vocab, out: Path, split_of: dict[str, str]):
+def _shards(config: SynthConfig, vocab: WorldVocabulary, out: Path, split_of: dict[str, str]):
     """The shards' outputs, in order, computed in ``config.workers`` processes."""
     ids = list(split_of)
     jobs = [
@@ -178,7 +183,7 @@ def _shards(config: SynthConfig, vocab: Vocab, out: Path, split_of: dict[str, st
 
 
 def build_synth_dataset(
-    out: str | os.PathLike, config: SynthConfig, *, vocab: Vocab = DEFAULT_VOCAB,
+    out: str | os.PathLike, config: SynthConfig, *, vocab: WorldVocabulary = DEFAULT_VOCAB,
     progress: bool = False,
 ) -> BuildReport:  # fmt: skip
     """Generate the dataset described by ``config`` into the folder ``out``."""

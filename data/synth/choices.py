@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from stair.data.dataset import QuestionRecord
 from stair.data.synth.questions import compile_cached
-from stair.data.synth.vocab import Vocab
+from stair.data.synth.vocab import WorldVocabulary
 from stair.programs import Phrase, VType
 
 #: the answer words of a binary question, by either of them
@@ -34,7 +34,7 @@ class ChoiceMaker:
     ``max_count``: the largest count answer (the worlds' most action instances).
     """
 
-    def __init__(self, vocab: Vocab, choices: int, max_count: int, seed: int) -> None:
+    def __init__(self, vocab: WorldVocabulary, choices: int, max_count: int, seed: int) -> None:
         if choices < 2:
             raise ValueError(f"a multiple-choice question needs at least 2 options, got {choices}")
         self.choices, self.seed = choices, seed

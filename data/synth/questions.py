@@ -34,7 +34,7 @@ from stair.data.synth.splits import (
 )
 from stair.data.synth.templates_facts import TEMPLATES as FACT_TEMPLATES
 from stair.data.synth.templates_time import TEMPLATES as TIME_TEMPLATES
-from stair.data.synth.vocab import DEFAULT_VOCAB, Vocab
+from stair.data.synth.vocab import DEFAULT_VOCAB, WorldVocabulary
 from stair.programs import ModuleTree, Node, SceneGraph, SymbolicResult, VType, evaluate
 from stair.programs import compile_program as _compile
 from stair.programs.symbolic import SymConcept, SymVideo
@@ -128,7 +128,7 @@ class QuestionGenerator:
 
     def __init__(
         self,
-        vocab: Vocab = DEFAULT_VOCAB,
+        vocab: WorldVocabulary = DEFAULT_VOCAB,
         *,
         max_train_steps: int = 12,
         attempts_per_question: int = 12,

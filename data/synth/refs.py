@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from stair.data.synth.vocab import Vocab
+from stair.data.synth.vocab import WorldVocabulary
 from stair.programs import SceneGraph
 
 Mask = tuple[bool, ...]
@@ -81,7 +81,7 @@ class TimeExpr:
 class VideoFacts:
     """Per-frame sets and per-action masks of one scene graph, for steering proposals."""
 
-    def __init__(self, graph: SceneGraph, vocab: Vocab) -> None:
+    def __init__(self, graph: SceneGraph, vocab: WorldVocabulary) -> None:
         self.graph, self.vocab = graph, vocab
         self.n = n = graph.num_frames
         self.full: Mask = (True,) * n

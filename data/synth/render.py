@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stair.data.synth.vocab import Vocab
+from stair.data.synth.vocab import WorldVocabulary
 from stair.programs import SceneGraph
 
 
@@ -55,7 +55,7 @@ class EntityEmbeddings:
     of ``table`` (float32 ``[K, D]``).
     """
 
-    def __init__(self, vocab: Vocab, dim: int, rng: np.random.Generator) -> None:
+    def __init__(self, vocab: WorldVocabulary, dim: int, rng: np.random.Generator) -> None:
         objects = _unit(rng, len(vocab.objects), dim)
         relations = _unit(rng, len(vocab.relations), dim)
         verbs = _unit(rng, len(vocab.verbs), dim)

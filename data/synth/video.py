@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stair.data.synth.vocab import Vocab
+from stair.data.synth.vocab import WorldVocabulary
 from stair.data.video.writer import write_mp4
 from stair.programs import SceneGraph
 
@@ -51,7 +51,7 @@ def _colours(n: int, value: float = 0.95) -> np.ndarray:
 class Stage:
     """Pre-computed layout of one vocabulary at one frame size."""
 
-    def __init__(self, vocab: Vocab, size: tuple[int, int]) -> None:
+    def __init__(self, vocab: WorldVocabulary, size: tuple[int, int]) -> None:
         self.vocab = vocab
         self.h, self.w = size
         n = len(vocab.objects)

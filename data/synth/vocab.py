@@ -37,7 +37,7 @@ class Action:
 
 
 @dataclass(frozen=True)
-class Vocab:
+class WorldVocabulary:
     """Objects, relations and actions of a synthetic world, plus which are furniture.
 
     ``furniture`` objects stay in place and are visible for long stretches (the room);
@@ -74,7 +74,7 @@ class Vocab:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Vocab:
+    def from_json(cls, data: dict[str, Any]) -> WorldVocabulary:
         """Inverse of :meth:`to_json` (extra keys such as ``answers`` are ignored)."""
         actions = tuple(
             Action(a["phrase"], a["verb"], a["object"], a["base"],
@@ -136,7 +136,7 @@ _ACTIONS = (
     _act("holding a towel", "holding", "towel", "hold a towel", "holding"),
 )  # fmt: skip
 
-DEFAULT_VOCAB = Vocab(
+DEFAULT_VOCAB = WorldVocabulary(
     objects=(
         "bag", "bed", "blanket", "book", "box", "broom", "chair", "cup", "dish", "door",
         "laptop", "mirror", "phone", "pillow", "refrigerator", "sandwich", "shoe", "sofa",

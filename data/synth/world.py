@@ -2,7 +2,8 @@
 
 A world is a timeline of ``frames`` frames at ``fps``. Into it go:
 
-- **the room**: a few furniture objects (:attr:`Vocab.furniture`), each visible over a long span;
+- **the room**: a few furniture objects (:attr:`WorldVocabulary.furniture`), each visible over a
+  long span;
 - **action instances** (``min_actions``..``max_actions``, Charades-style phrases from the
   vocabulary), placed at random with random durations; they may overlap (at most
   ``max_concurrent`` at a time), an action may happen again (``repeat_prob``; this is what
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stair.data.synth.vocab import DEFAULT_VOCAB, Vocab
+from stair.data.synth.vocab import DEFAULT_VOCAB, WorldVocabulary
 from stair.programs import ActionInstance, Frame, SceneGraph
 
 _SPATIAL = ("in front of", "beside", "behind")
@@ -56,7 +57,7 @@ class WorldConfig:
             raise ValueError("need 1 <= min_duration <= max_duration < frames")
 
 
-def _can_relate(relation: str, obj: str, vocab: Vocab) -> bool:
+def _can_relate(relation: str, obj: str, vocab: WorldVocabulary) -> bool:
     """Whether a distractor ``relation`` with ``obj`` is plausible."""
     furniture = obj in vocab.furniture
     if relation in _SPATIAL:
@@ -101,7 +102,7 @@ def _span(rng: np.random.Generator, n: int, min_len: int) -> tuple[int, int]:
 
 
 def _place_actions(
-    rng: np.random.Generator, vocab: Vocab, cfg: WorldConfig
+    rng: np.random.Generator, vocab: WorldVocabulary, cfg: WorldConfig
 ) -> list[ActionInstance]:
     n = cfg.frames
     placed: list[ActionInstance] = []
@@ -127,7 +128,7 @@ def _place_actions(
 def generate_world(
     video_id: str,
     rng: np.random.Generator,
-    vocab: Vocab = DEFAULT_VOCAB,
+    vocab: WorldVocabulary = DEFAULT_VOCAB,
     config: WorldConfig | None = None,
 ) -> SceneGraph:
     """Draw one video's scene graph from ``rng`` (see the module docstring for what is in it)."""

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "demo": "stair.cli.demo",
     "ask": "stair.cli.ask",
     "audit": "stair.cli.audit",
+    "prompt": "stair.cli.prompt",
     "generator": "stair.cli.generator",
 }
 

@@ -33,6 +33,7 @@ from stair.engine.heads import AnswerVocabulary, TypedAnswerHead
 from stair.engine.network import (
     DEFAULT_NETWORK,
     Network,
+    build_concept_bank,
     build_question_encoder,
     build_video_encoder,
 )
@@ -43,7 +44,7 @@ from stair.engine.options import (
     candidate_mode,
     encode_candidates,
 )
-from stair.modules import ConceptBank, build_modules
+from stair.modules import build_modules
 from stair.values import ExecutionError, Video
 
 
@@ -90,7 +91,7 @@ class STAIRModel(nn.Module):
         self.video_encoder = build_video_encoder(vocabularies, network)
         self.question_encoder = build_question_encoder(vocabularies, network)
         self.text_proj = nn.Linear(hidden, hidden)
-        self.bank = ConceptBank(concepts, hidden, dict(zip(concepts, vocabularies["categories"])))
+        self.bank = build_concept_bank(vocabularies, network, self.question_encoder)
         max_count = int(vocabularies["max_count"])
         self.nmn = build_modules(dim=hidden, max_count=max_count, share=share_localizer)
         self.answer_mode = vocabularies.get("answer_mode", "vocabulary")

@@ -39,7 +39,7 @@ from stair.engine.executor import Trace
 from stair.engine.heads import INVALID, AnswerLogits
 from stair.modules.common import weighted_sum
 from stair.programs.signatures import AnswerAs, VType
-from stair.programs.text import WordVocab, tokenize
+from stair.programs.text import WordVocabulary, tokenize
 from stair.programs.tree import Phrase
 
 AnswerMode = Literal["vocabulary", "multiple_choice", "open"]
@@ -85,7 +85,7 @@ class Candidates:
     distinct: list[str]  # the text of each row of ``words``
 
     @classmethod
-    def build(cls, texts: Sequence[Sequence[str]], vocab: WordVocab) -> Candidates:
+    def build(cls, texts: Sequence[Sequence[str]], vocab: WordVocabulary) -> Candidates:
         """Candidates from each question's candidate texts (a text shared by several questions,
         or the whole open vocabulary, is encoded once)."""
         distinct = list(dict.fromkeys(t for row in texts for t in row))
@@ -124,7 +124,7 @@ def candidate_mode(
     if mode != "open":
         raise ValueError(f"unknown answer mode {mode!r} (one of {', '.join(ANSWER_MODES)})")
     vocabulary = OpenVocabulary(list(vocabularies["answers"]))
-    words = WordVocab(vocabularies["words"])
+    words = WordVocabulary(vocabularies["words"])
     return vocabulary, Candidates.build([vocabulary.answers], words)
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
-from stair.data.synth.vocab import DEFAULT_VOCAB, Vocab
+from stair.data.synth.vocab import DEFAULT_VOCAB, WorldVocabulary
 from stair.engine.batch import QABatch
 from stair.engine.heads import AnswerVocabulary
 from stair.engine.plan import Plan, TextIndex
 from stair.programs.signatures import VType
-from stair.programs.text import WordVocab, tokenize
+from stair.programs.text import WordVocabulary, tokenize
 from stair.programs.tree import ModuleTree, Phrase
 
 #: How many objects, relations and actions AGQA has (its concept bank's size).
@@ -29,7 +29,7 @@ FILLER = ("what", "did", "they", "do", "and", "then")
 
 def fake_vocabularies(
     feature_dim: int = 32,
-    phrases: Vocab = DEFAULT_VOCAB,
+    phrases: WorldVocabulary = DEFAULT_VOCAB,
     concept_counts: tuple[int, int, int] | None = None,
     num_words: int | None = None,
     max_count: int = 10,
@@ -48,7 +48,7 @@ def fake_vocabularies(
     concepts = [c for g in groups for c in g]
     categories = [cat for cat, g in zip(("objects", "relations", "actions"), groups) for _ in g]
     texts = [*FILLER, *concepts, *phrases.verbs]
-    words = WordVocab(w for t in texts for w in tokenize(t)).words
+    words = WordVocabulary(w for t in texts for w in tokenize(t)).words
     if num_words is not None:
         words += [f"word{k}" for k in range(num_words - len(words))]
     return {
@@ -88,7 +88,7 @@ def fake_batch(
     pick = random.Random(seed)
     B = len(trees)
     V = num_videos or max(1, B // 2)
-    words = WordVocab(vocabularies["words"])
+    words = WordVocabulary(vocabularies["words"])
     concepts = vocabularies["concepts"]
     answers = AnswerVocabulary(vocabularies["answers"], vocabularies["max_count"])
     text_index = TextIndex(trees)
