@@ -13,8 +13,8 @@ from transformers import LogitsProcessorList, T5Config, T5ForConditionalGenerati
 
 from stair.cli import main
 from stair.data.synth.build import SynthConfig, build_synth_dataset
+from stair.generator.constraint import GrammarConstraint
 from stair.generator.data import NONCE_WORDS, GeneratorDataModule, with_unseen_words
-from stair.generator.grammar import GrammarConstraint
 from stair.generator.model import ProgramGenerator, build_seq2seq, t5_config
 from stair.generator.system import GeneratorLit, load_generator
 from stair.generator.target import from_target, marker, to_target
@@ -188,13 +188,17 @@ def test_checkpoint_reload_gives_identical_outputs(trained, tmp_path):
 
 
 # -- command line --------------------------------------------------------------------------------
-def test_cli_fit_test_predict(dataset, tmp_path, caplog):
+def test_cli_fit_test_predict(dataset, tmp_path, caplog, capsys):
     common = ["--config", "configs/generator_synth.yaml", f"--data.data_dir={dataset}",
               "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}",
               "--model.d_model=32", "--model.d_ff=64", "--data.eval_splits=[test]"]  # fmt: skip
     assert main(["generator", "fit", *common, "--trainer.max_steps=2"]) == 0
     ckpt = next(tmp_path.rglob("last.ckpt"))
+    capsys.readouterr()
     assert main(["generator", "test", *common, f"--ckpt_path={ckpt}"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1].startswith("exact match: test ") and printed[-1].endswith(" %")
+    assert any(line.startswith("  by depth: ") for line in printed)
     out = tmp_path / "programs.jsonl"
     args = ["generator", "predict", "--ckpt", str(ckpt), "--data", str(dataset), "--split",
             "test", "--out", str(out)]  # fmt: skip

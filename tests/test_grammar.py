@@ -218,3 +218,14 @@ def test_allowed_sets_mark_each_gold_position(parts):
     assert contexts[0] == (0, grammar.root, -1)  # the root slot
     assert contexts[2][0] == 2  # inside the phrase of Exists's first slot
     assert contexts[-1] == (3, -1, -1)  # EOS: the end
+
+
+def test_slot_names_say_which_argument_a_position_fills(parts):
+    tokenizer, grammar, trees = parts
+    sets = AllowedSets(grammar, len(tokenizer))
+    words = tokenizer.words(QUESTIONS[0])
+    target = tokenizer.encode_target(to_target(trees[0], words))
+    names = [grammar.slot_name(c) for c in sets.rows(target, len(words))[1]]
+    assert names[0] == "root" and names[-1] == "end"
+    assert names[2] == "Exists/0 phrase"  # inside the phrase of Exists's first slot
+    assert all(n == "end" or "/" in n or n == "root" for n in names)

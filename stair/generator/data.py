@@ -29,6 +29,7 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Sampler
 
 from stair.data.dataset import iter_questions
+from stair.generator.anchors import AnchorLexicon, recombine_anchors
 from stair.generator.augment import recombine
 from stair.generator.target import PhraseInventory, copy_alternatives, to_target
 from stair.generator.tokenizer import GeneratorTokenizer
@@ -129,6 +130,10 @@ class GeneratorDataModule(LightningDataModule):
         recombine: share of the training questions with a plain time expression ("after opening
             a door", "between A and B") trained on with another training question's time
             expression instead (:mod:`stair.generator.augment`; 0: off).
+        recombine_anchors: share of the training questions with a known time-window anchor
+            ("opening a door", "the longest action", "opening the thing they were holding
+            last") trained on with other training questions' anchors in their place
+            (:mod:`stair.generator.anchors`; 0: off); these are not also recombined as above.
         num_workers: dataloader worker processes.
         seed: seed of the batch order and of the recombination.
     """
@@ -141,6 +146,7 @@ class GeneratorDataModule(LightningDataModule):
         min_word_count: int = 1,
         eval_splits: list[str] | None = None,
         recombine: float = 0.0,
+        recombine_anchors: float = 0.0,
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
@@ -150,6 +156,7 @@ class GeneratorDataModule(LightningDataModule):
         self.batch_size, self.max_words, self.min_word_count = batch_size, max_words, min_word_count
         self.eval_splits = list(eval_splits or ["test"])
         self.num_workers, self.seed, self.recombine = num_workers, seed, recombine
+        self.recombine_anchors = recombine_anchors
         self.tokenizer: GeneratorTokenizer | None = None
         self._examples: dict[str, list[Example]] = {}
         self._training: list[Example] | None = None  # train, recombined: built once
@@ -162,21 +169,27 @@ class GeneratorDataModule(LightningDataModule):
         return self._examples[split]
 
     def training_examples(self) -> list[Example]:
-        """The ``train`` examples, a ``recombine`` share of them recombined (seeded)."""
+        """The ``train`` examples, a ``recombine_anchors`` share of them with recombined anchors
+        and a ``recombine`` share of the others with recombined time expressions (seeded)."""
         train = self.examples("train")
-        if self.recombine <= 0:
+        if self.recombine <= 0 and self.recombine_anchors <= 0:
             return train
         pairs = [(tokenize(ex.question), ex.tree) for ex in train]
-        out = []
-        for ex, new in zip(train, recombine(pairs, self.recombine, self.seed)):
+        lexicon = AnchorLexicon.learn(pairs)
+        anchored = recombine_anchors(pairs, self.recombine_anchors, lexicon, self.seed)
+        timed = recombine(pairs, self.recombine, self.seed, lexicon)
+        out, counts = [], {"anchors": 0, "time expressions": 0}
+        for ex, by_anchor, by_time in zip(train, anchored, timed):
+            new, what = (by_anchor, "anchors") if by_anchor else (by_time, "time expressions")
             if new is None:
                 out.append(ex)
                 continue
             words, tree = new
+            counts[what] += 1
             out.append(Example(f"{ex.qid}:recombined", " ".join(words) + "?", tree,
                                tuple(to_tokens(tree))))  # fmt: skip
-        log.info("recombined the time expressions of %d training questions",
-                 sum(ex.qid.endswith(":recombined") for ex in out))  # fmt: skip
+        log.info("recombined the anchors of %d training questions, the time expressions of %d",
+                 counts["anchors"], counts["time expressions"])  # fmt: skip
         return out
 
     def vocabulary(self) -> tuple[GeneratorTokenizer, PhraseInventory]:

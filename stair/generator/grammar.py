@@ -262,6 +262,14 @@ class ProgramGrammar:
         mode = {"S": 0, "L": 1}.get(top[0], 2)
         return mode, top[-2], top[-1]
 
+    def slot_name(self, context: tuple[int, int, int]) -> str:
+        """A :meth:`context` as text: the slot's ``Label/index`` (``root`` for the root), with
+        `` list`` inside its ``[...]`` and `` phrase`` inside its phrase; ``end`` at the end."""
+        mode, slot, _ = context
+        if mode == 3:
+            return "end"
+        return self._slots[slot].key + {0: "", 1: " list", 2: " phrase"}[mode]
+
     def initial(self, qlen: int) -> State:
         frame = ("S", self.root, -1)
         return ((frame,), self.frame_need(frame, qlen))

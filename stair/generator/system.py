@@ -3,16 +3,17 @@
 :class:`GeneratorLit` owns a :class:`~stair.generator.model.ProgramGenerator`, built in
 ``setup`` from the datamodule's training split (tokenizer and phrase inventory) unless a checkpoint
 brought one. The loss is **grammar-masked** cross-entropy: at each target position the softmax
-runs over the tokens the grammar allows there only (:class:`~stair.generator.grammar.AllowedSets`),
-which is also the distribution constrained decoding samples from, so the model spends nothing on
-learning the syntax; where a phrase can be copied from several places of the question, the
-probabilities of them all are summed (:func:`copy_marginal_nll`). Question words are randomly
-replaced by ``<unk>`` (``word_dropout``) so that words never seen in training are copied like
-any other.
+runs over the tokens the grammar allows there only
+(:class:`~stair.generator.constraint.AllowedSets`), which is also the distribution constrained
+decoding samples from, so the model spends nothing on learning the syntax; where a phrase can be
+copied from several places of the question, the probabilities of them all are summed
+(:func:`copy_marginal_nll`). Question words are randomly replaced by ``<unk>``
+(``word_dropout``) so that words never seen in training are copied like any other.
 
 Validation logs teacher-forced loss, token accuracy and sequence accuracy; ``test`` decodes each
-evaluation split with the grammar and logs exact match (tree equality with the gold), the share of
-outputs that compile (always 1 by construction, measured anyway) and programs per second.
+evaluation split with the grammar, logs exact match (tree equality with the gold), the share of
+outputs that compile (always 1 by construction, measured anyway) and programs per second, and
+keeps the error analysis of :mod:`stair.generator.report` (:meth:`GeneratorLit.test_report`).
 Checkpoints hold the model config, tokenizer and inventory next to the weights, so
 :func:`load_generator` rebuilds a generator from the file alone.
 """
@@ -26,8 +27,11 @@ from pathlib import Path
 import torch
 from lightning import LightningModule
 
-from stair.generator.grammar import AllowedSets
+from stair.checkpoints import load_lightning
+from stair.errors import CheckpointError
+from stair.generator.constraint import AllowedSets
 from stair.generator.model import ProgramGenerator, build_seq2seq, t5_config
+from stair.generator.report import SplitReport, report_lines
 from stair.programs.errors import ProgramError
 from stair.programs.serialize import from_tokens
 
@@ -75,6 +79,7 @@ class GeneratorLit(LightningModule):
         self.save_hyperparameters()
         self.generator: ProgramGenerator | None = None
         self._allowed: AllowedSets | None = None
+        self._reports: dict[str, SplitReport] = {}  # split -> the last test's tallies
 
     # -- building ---------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -161,36 +166,41 @@ class GeneratorLit(LightningModule):
         self.log("val/seq_acc", right.all(-1).float().mean(), prog_bar=True, batch_size=n)
 
     def on_test_epoch_start(self) -> None:
-        self._tally: dict[str, list[float]] = {}
+        self._reports = {}
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Decode with the grammar; tally exact matches, compiled outputs and decoding time."""
+        """Decode with the grammar; tally exact matches, compiled outputs, decoding time and
+        where each miss first goes wrong (:class:`~stair.generator.report.SplitReport`)."""
         start = time.perf_counter()
         programs = self.generator.generate(batch["questions"], num_beams=self.hparams.num_beams,
                                            batch_size=len(batch["questions"]))  # fmt: skip
-        seconds = time.perf_counter() - start
-        exact = compiled = 0
-        for best, gold in zip(programs, batch["gold"]):
-            try:
-                compiled += from_tokens(best[0].tokens) == best[0].tree
-            except ProgramError:
-                continue
-            exact += best[0].tree == from_tokens(gold)
         split = self.trainer.datamodule.eval_splits[dataloader_idx]
-        tally = self._tally.setdefault(split, [0, 0, 0, 0.0])
-        for i, value in enumerate((len(programs), exact, compiled, seconds)):
-            tally[i] += value
+        report = self._reports.setdefault(split, SplitReport())
+        report.seconds += time.perf_counter() - start
+        grammar = self.generator.grammar
+        targets, qlens = batch["labels"].tolist(), batch["qlens"].tolist()
+        for best, gold, target, qlen in zip(programs, batch["gold"], targets, qlens):
+            _, contexts = self.allowed.rows([t for t in target if t >= 0], qlen)
+            try:
+                compiled = from_tokens(best[0].tokens) == best[0].tree
+            except ProgramError:
+                compiled = False
+            gold_tree = from_tokens(gold)
+            report.add(gold, best[0].tokens, gold_tree.depth(), compiled and best[0].tree ==
+                       gold_tree, compiled, [grammar.slot_name(c) for c in contexts])  # fmt: skip
 
     def on_test_epoch_end(self) -> None:
-        for split, (n, exact, compiled, seconds) in self._tally.items():
-            n = max(n, 1)
-            figures = {"exact_match": exact / n, "compiles": compiled / n,
-                       "programs_per_s": n / max(seconds, 1e-9)}  # fmt: skip
+        for split, report in self._reports.items():
+            figures = {"exact_match": report.exact_match,
+                       "compiles": report.compiled / max(report.questions, 1),
+                       "programs_per_s": report.questions / max(report.seconds, 1e-9)}  # fmt: skip
             for name, value in figures.items():
                 self.log(f"test/{split}/{name}", value)
-            log.info("%s: %d questions, exact match %.4f, compiles %.4f, %.1f programs/s "
-                     "(beams %d)", split, n, figures["exact_match"], figures["compiles"],
-                     figures["programs_per_s"], self.hparams.num_beams)  # fmt: skip
+
+    def test_report(self) -> list[str]:
+        """The last test's error analysis as text lines, ending with the summary line
+        (:func:`~stair.generator.report.report_lines`); ``stair generator test`` prints it."""
+        return report_lines(self._reports, self.hparams.num_beams)
 
     def configure_optimizers(self):
         h = self.hparams
@@ -218,7 +228,13 @@ def load_generator(path: str | Path) -> ProgramGenerator:
     folder, in eval mode on the CPU."""
     path = Path(path)
     if path.is_dir():
-        generator = ProgramGenerator.load(path)
+        try:
+            generator = ProgramGenerator.load(path)
+        except (OSError, KeyError, ValueError, TypeError) as err:
+            raise CheckpointError(path, f"not a saved program generator ({err})") from None
     else:
-        generator = GeneratorLit.load_from_checkpoint(path, map_location="cpu").generator
+        lit = load_lightning(GeneratorLit.load_from_checkpoint, path, map_location="cpu")
+        if lit.generator is None:
+            raise CheckpointError(path, "holds no trained program generator")
+        generator = lit.generator
     return generator.eval()
