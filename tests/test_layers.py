@@ -145,3 +145,13 @@ def test_layer_rule_is_strict() -> None:
     assert layer_of("stair.programs.tree") == "programs"
     assert "engine" not in ALLOWED["modules"] and "app" not in ALLOWED["data"]
     assert "engine" not in ALLOWED["generator"] and "generator" not in ALLOWED["engine"]
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists every package folder (a non-editable install copies only those)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {m for m, p in FILES.items() if p.name == "__init__.py"}
+    assert found == listed, f"missing: {sorted(found - listed)}, stale: {sorted(listed - found)}"
