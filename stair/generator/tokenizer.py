@@ -32,9 +32,10 @@ _WORD = r"[a-z0-9]+(?:'[a-z]+)?"  # the word pattern of stair.programs.text.toke
 
 
 def module_labels(signatures: Mapping[str, Signature] = SIGNATURES) -> list[str]:
-    """Every module token: ``Module`` or ``Module[switch]`` for each switch value."""
+    """Every module token: ``Module`` or ``Module[switch]`` for each switch value, in module-name
+    order (token ids never depend on the order in which operations are declared)."""
     labels = []
-    for module, sig in signatures.items():
+    for module, sig in sorted(signatures.items()):
         if sig.switch is None:
             labels.append(module)
         else:
