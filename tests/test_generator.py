@@ -204,7 +204,7 @@ def test_cli_fit_test_predict(dataset, tmp_path, caplog, capsys):
             "test", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(lines) == 60 and set(lines[0]) == {"qid", "tokens", "text", "score"}
+    assert len(lines) == 60 and set(lines[0]) == {"qid", "tokens", "text", "score", "rank"}
     assert all(from_tokens(line["tokens"]) for line in lines)
     assert main(["generator", "predict", "--ckpt", str(tmp_path / "missing.ckpt"), "--data",
                  str(dataset), "--out", str(out)]) == 2  # fmt: skip
