@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from stair.errors import DatasetFormatError
 
-__all__ = ["JSONWindow", "iter_json_list", "iter_records"]
+__all__ = ["JSONWindow", "iter_json_list", "iter_records", "json_errors"]
 
 R = TypeVar("R")
 
@@ -67,6 +68,20 @@ class JSONWindow:
         return self.offset + self.pos
 
 
+@contextmanager
+def json_errors(fail: Callable[[str], DatasetFormatError]) -> Iterator[None]:
+    """Turn what decoding a JSON file can raise into ``fail(reason)``: the caller's typed error,
+    which names the file and the place."""
+    try:
+        yield
+    except json.JSONDecodeError as err:
+        raise fail(f"invalid JSON ({err.msg})") from None
+    except UnicodeDecodeError as err:
+        raise fail(f"not UTF-8 text ({err.reason})") from None
+    except RecursionError:
+        raise fail("JSON nested too deep") from None
+
+
 def iter_json_list(
     path: str | os.PathLike, *, chunk_size: int = 1 << 20, max_element_chars: int = 1 << 26
 ) -> Iterator[tuple[int, Any]]:
@@ -87,7 +102,7 @@ def iter_json_list(
         def fail(reason: str) -> DatasetFormatError:
             return DatasetFormatError(path, f"record {index} (character {src.where})", reason)
 
-        try:
+        with json_errors(fail):
             if src.peek() != "[":
                 raise fail("expected a JSON list of records")
             src.pos += 1
@@ -105,12 +120,6 @@ def iter_json_list(
                         raise fail(f"expected ',' or ']' after the record, found {c!r}")
             if src.peek() is not None:
                 raise fail("unexpected data after the closing ']'")
-        except json.JSONDecodeError as err:
-            raise fail(f"invalid JSON ({err.msg})") from None
-        except UnicodeDecodeError as err:
-            raise fail(f"not UTF-8 text ({err.reason})") from None
-        except RecursionError:
-            raise fail("JSON nested too deep") from None
 
 
 def iter_records(

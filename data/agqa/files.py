@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stair.data.json_stream import JSONWindow
+from stair.data.json_stream import JSONWindow, json_errors
 from stair.errors import DatasetFormatError
 from stair.files import TextFileError, decode_line, read_raw_lines
 
@@ -151,7 +151,7 @@ def iter_balanced(
             where = f"after question {qid!r}" if qid else "at the start"
             return DatasetFormatError(path, f"{where} (character {src.where})", reason)
 
-        try:
+        with json_errors(fail):
             if src.peek() != "{":
                 raise fail("expected one JSON object mapping question id -> record")
             src.pos += 1
@@ -180,12 +180,6 @@ def iter_balanced(
                     raise fail(f"expected ',' or '}}', found {c!r}")
             if src.peek() is not None:
                 raise fail("unexpected data after the closing '}'")
-        except json.JSONDecodeError as err:
-            raise fail(f"invalid JSON ({err.msg})") from None
-        except UnicodeDecodeError as err:
-            raise fail(f"not UTF-8 text ({err.reason})") from None
-        except RecursionError:
-            raise fail("JSON nested too deep") from None
 
 
 def load_balanced(path: str | os.PathLike, **kwargs: Any) -> dict[str, AGQAQuestion]:
