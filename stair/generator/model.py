@@ -30,6 +30,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel, T5C
 from transformers import T5ForConditionalGeneration as T5
 from transformers.modeling_outputs import Seq2SeqLMOutput
 
+from stair.files import replacing, write_json
 from stair.generator.decode import decode
 from stair.generator.grammar import ProgramGrammar
 from stair.generator.pointer import CopyHead
@@ -210,14 +211,16 @@ class ProgramGenerator(nn.Module):
         return {"inventory": self.inventory.to_json(), "max_new_tokens": self.max_new_tokens}
 
     def save(self, folder: str | Path) -> None:
-        """Write ``save_pretrained`` files, ``tokenizer.json``, ``generator.json`` and the head."""
+        """Write ``save_pretrained`` files, ``tokenizer.json``, the head and, last (so that a save
+        cut short never loads), ``generator.json``; each file atomically where STAIR writes it."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder)
         self.tokenizer.save(str(folder / "tokenizer.json"))
-        (folder / "generator.json").write_text(json.dumps(self.settings(), indent=1) + "\n")
         head = {k: v for k, v in self.state_dict().items() if not k.startswith("model.")}
-        torch.save(head, folder / "generator_head.pt")
+        with replacing(folder / "generator_head.pt") as tmp:
+            torch.save(head, tmp)
+        write_json(folder / "generator.json", self.settings())
 
     @classmethod
     def load(cls, folder: str | Path) -> ProgramGenerator:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
+from stair.files import write_text
 from stair.generator.target import PhraseInventory, marker, marker_index
 from stair.programs.serialize import CLOSE, NONE, OPEN, QUOTE, VIDEO_TOKEN
 from stair.programs.signatures import SIGNATURES, Signature
@@ -130,7 +131,8 @@ class GeneratorTokenizer:
         return cls(Tokenizer.from_str(text))
 
     def save(self, path: str) -> None:
-        self.tokenizer.save(path)
+        """Write the tokenizer's JSON to ``path``, atomically."""
+        write_text(path, self.tokenizer.to_str(pretty=True))
 
     @classmethod
     def load(cls, path: str) -> GeneratorTokenizer:
