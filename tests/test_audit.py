@@ -5,34 +5,20 @@ import os
 import shutil
 import subprocess
 
-import lightning as L
 import numpy as np
 import pytest
 
 from stair.audit.dump import page_name
 from stair.cli import main
 from stair.data.datamodule import QADataModule
-from stair.data.synth.build import SynthConfig, build_synth_dataset
-from stair.engine.network import Network
-from stair.train.system import LitSTAIR
-from tests.tiny_synth import one_torch_thread  # noqa: F401  (small models: one torch thread)
+from tests.tiny_synth import one_torch_thread, tiny_trained  # noqa: F401  (small models: one torch thread)
 
 COUNT = "Count(lying on a bed, Localize(after, sitting on a chair))"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("audit")
-    data = root / "synth"
-    build_synth_dataset(data, SynthConfig(videos=24, questions_per_video=6, seed=5, workers=1))
-    dm = QADataModule(str(data), batch_size=32)
-    L.seed_everything(0)
-    lit = LitSTAIR(dm.vocabularies, network=Network(hidden=32, word_dim=32))
-    trainer = L.Trainer(max_steps=4, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
-    trainer.fit(lit, dm)
-    ckpt = root / "tiny.ckpt"
-    trainer.save_checkpoint(ckpt)
+    data, ckpt, _ = tiny_trained(tmp_path_factory.mktemp("audit"))
     return data, ckpt
 
 

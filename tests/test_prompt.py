@@ -2,16 +2,11 @@
 
 import json
 
-import lightning as L
 import pytest
 
 from stair.audit.prompt import FILTER_TOP1, PromptOptions, render_prompt, value_text
 from stair.cli import main
-from stair.data.datamodule import QADataModule
-from stair.data.synth.build import SynthConfig, build_synth_dataset
-from stair.engine.network import Network
-from stair.train.system import LitSTAIR
-from tests.tiny_synth import one_torch_thread  # noqa: F401  (small models: one torch thread)
+from tests.tiny_synth import one_torch_thread, tiny_trained  # noqa: F401  (small models: one torch thread)
 
 NEAREST = [{"name": "cup", "cosine": 0.91}, {"name": "mug", "cosine": 0.42},
            {"name": "sofa", "cosine": 0.1}]  # fmt: skip
@@ -85,17 +80,9 @@ def test_module_choice_and_the_papers_filter_top1_preset():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prompt")
-    data = root / "synth"
-    build_synth_dataset(data, SynthConfig(videos=16, questions_per_video=5, seed=3, workers=1))
-    dm = QADataModule(str(data), batch_size=32)
-    L.seed_everything(0)
-    lit = LitSTAIR(dm.vocabularies, network=Network(hidden=32, word_dim=32))
-    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
-    trainer.fit(lit, dm)
-    ckpt = root / "tiny.ckpt"
-    trainer.save_checkpoint(ckpt)
+    data, ckpt, _ = tiny_trained(
+        tmp_path_factory.mktemp("prompt"), videos=16, questions=5, seed=3, steps=2
+    )
     return data, ckpt
 
 

@@ -37,3 +37,28 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def tiny_trained(
+    root: Path, *, videos: int = 24, questions: int = 6, seed: int = 5, steps: int = 4
+):
+    """A small synthetic dataset under ``root/synth`` and a module network trained on it for
+    ``steps`` steps (hidden 32), saved as ``root/tiny.ckpt``: ``(data, ckpt, lit)``."""
+    import lightning as L
+
+    from stair.data.datamodule import QADataModule
+    from stair.engine.network import Network
+    from stair.train.system import LitSTAIR
+
+    data = root / "synth"
+    build_synth_dataset(data, SynthConfig(videos=videos, questions_per_video=questions,
+                                          seed=seed, workers=1))  # fmt: skip
+    dm = QADataModule(str(data), batch_size=32)
+    L.seed_everything(0)
+    lit = LitSTAIR(dm.vocabularies, network=Network(hidden=32, word_dim=32))
+    trainer = L.Trainer(max_steps=steps, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(lit, dm)
+    ckpt = root / "tiny.ckpt"
+    trainer.save_checkpoint(ckpt)
+    return data, ckpt, lit
