@@ -18,6 +18,7 @@ the program run, and the explanation says so (they are right only if the program
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,19 @@ from stair.data.datamodule import Vocabularies
 from stair.data.dataset import QuestionRecord, iter_questions
 from stair.data.qa_dataset import Collate, QAExample
 from stair.errors import StairError
-from stair.programs import ModuleTree, compile_program, evaluate, load_scene_graphs
+from stair.programs import (
+    ModuleTree,
+    SymbolicError,
+    compile_program,
+    evaluate,
+    load_scene_graphs,
+)
 from stair.programs.text import WordVocabulary, tokenize
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
+
+
+log = logging.getLogger(__name__)
 
 
 class AskError(StairError):
@@ -190,10 +200,15 @@ class STAIR:
         index, options = self._answers(asked, options)
         graph = self.graphs.get(video_id)
         if graph is not None:
-            result = evaluate(tree, graph)
-            golds = result.golds_json()
-            answer = index.get(result.answer, -1) if result.answer is not None else -1
             times = {video_id: [graph.time_of(i) for i in range(graph.num_frames)]}
+            try:
+                result = evaluate(tree, graph)
+            except SymbolicError as err:  # e.g. a generated program the scene graph cannot run
+                log.warning("no step golds: the program does not run on the scene graph of %s "
+                            "(%s)", video_id, str(err).splitlines()[0][-200:])  # fmt: skip
+            else:
+                golds = result.golds_json()
+                answer = index.get(result.answer, -1) if result.answer is not None else -1
         # a question of the dataset is judged by its own gold answer and program
         answer_from = f"{source} program"
         if asked is not None:
