@@ -120,7 +120,27 @@ class STAIR:
             self._store = FeatureStore(self.data / "features.h5")
         feats, attrs = self._store.get(str(video))
         stamps = np.asarray(attrs.get("timestamps", np.arange(len(feats))), dtype=np.float64)
-        return str(video), feats, stamps, None
+        return str(video), feats, stamps, self._dataset_frames(str(video), len(feats))
+
+    def _dataset_video(self, video_id: str) -> Path | None:
+        """The dataset's own file of ``video_id`` (``videos/<id>.mp4``), if it has one."""
+        path = self.data / "videos" / f"{video_id}.mp4" if self.data is not None else None
+        return path if path is not None and path.is_file() else None
+
+    def _dataset_frames(self, video_id: str, count: int) -> np.ndarray | None:
+        """The dataset's video of ``video_id`` decoded at its ``count`` feature frames, for the
+        page's thumbnails; None when the folder has no such file or it does not decode."""
+        from stair.data.video.reader import Sampling, read_video
+        from stair.data.video.sampling import VideoDecodeError
+
+        path = self._dataset_video(video_id)
+        if path is None:
+            return None
+        try:
+            return read_video(path, Sampling(num_frames=count, size=128)).frames
+        except VideoDecodeError as err:
+            log.warning("no thumbnails for %s: %s", video_id, err)
+            return None
 
     def _featurise(self, path: Path) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
         from stair.data.video.backbone import FeatureExtractor
@@ -221,7 +241,10 @@ class STAIR:
         batch = collate([example]).to(self.lit.device)
         with torch.no_grad():
             output = self.model(batch)
-        path = str(video) if frames is not None else None
+        path = None
+        if frames is not None:
+            own = self._dataset_video(video_id) if Path(str(video)).suffix == "" else None
+            path = str(own or video)
         explanation = explain_batch(self.model, batch, output, [question], [path], [gold_tree],
                                     source, answer_from)[0]  # fmt: skip
         explanation.qid = asked.qid if asked is not None else None
