@@ -18,9 +18,9 @@ from stair.data.synth.vocab import DEFAULT_VOCAB, WorldVocabulary
 from stair.engine.batch import QABatch
 from stair.engine.heads import AnswerVocabulary
 from stair.engine.plan import Plan, TextIndex
-from stair.programs.signatures import VType
+from stair.programs.signatures import AnswerAs, VType
 from stair.programs.text import WordVocabulary, tokenize
-from stair.programs.tree import ModuleTree, Phrase
+from stair.programs.tree import ModuleTree, Node, Phrase
 
 #: How many objects, relations and actions AGQA has (its concept bank's size).
 AGQA_CONCEPTS = (36, 25, 157)
@@ -117,7 +117,7 @@ def fake_batch(
             for n in tree.nodes
             if pick.random() < gold_rate
         })  # fmt: skip
-        options.append({n.id: pick.randint(0, 1) for n in tree.nodes if n.module == "Choose"})
+        options.append({n.id: pick.randint(0, 1) for n in tree.nodes if _is_option(n)})
         answer_ids.append(_random_answer(tree, answers, pick))
     return QABatch(
         qids=[f"q{b}" for b in range(B)],
@@ -140,15 +140,20 @@ def fake_batch(
     )
 
 
+def _is_option(node: Node) -> bool:
+    """Does the node answer with one of its two phrase arguments (``Choose``)?"""
+    return node.signature.answer_as is AnswerAs.OPTION
+
+
 def _random_answer(tree: ModuleTree, answers: AnswerVocabulary, pick: random.Random) -> int:
     root = tree.root
-    if root.module == "Compare":
+    if root.signature.answer_as is AnswerAs.BEFORE_AFTER:
         return answers.index[pick.choice(["before", "after"])]
     if tree.type is VType.BOOL:
         return answers.index[pick.choice(["yes", "no"])]
     if tree.type is VType.COUNT:
         return pick.choice(answers.count_ids)
     words = [a.text for a in root.args[:2] if isinstance(a, Phrase)]
-    if root.module == "Choose" and len(words) == 2 and all(w in answers.index for w in words):
+    if _is_option(root) and len(words) == 2 and all(w in answers.index for w in words):
         return answers.index[pick.choice(words)]
     return pick.choice(answers.concept_ids)
