@@ -7,6 +7,11 @@ and extraction overlap, and writes each video's features to a
 not decoded again; bad videos are skipped and listed next to the store
 (:func:`~stair.data.video.store.report_path`). The video id is the file name without extension.
 :func:`list_videos` reads a folder of videos or a list file. ``stair features`` is the command.
+
+With a ``shard`` (:class:`~stair.data.video.shards.Shard`), :func:`extract` takes only that
+shard's videos and writes them to the shard's own store next to ``out``
+(``<out stem>.shard-<i>-of-<n>.h5``), so that processes on many nodes can share one video list;
+:func:`~stair.data.video.shards.merge_shards` (``stair features-merge``) joins the shard stores.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from stair.errors import StairError
 
 if TYPE_CHECKING:  # the backbone (torchvision) is imported by whoever builds one
     from stair.data.video.backbone import FeatureExtractor
+    from stair.data.video.shards import Shard
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 
@@ -51,13 +57,14 @@ def list_videos(spec: str | os.PathLike) -> list[Path]:
 
 @dataclass
 class Summary:
-    """What one extraction run did."""
+    """What one extraction run did (``total``: the videos of this run's shard, if any)."""
 
     total: int
     already: int
     added: int
     skipped: int
     report: Path
+    store: Path | None = None  # the store written: ``out``, or the shard's store
 
 
 def extract(
@@ -69,13 +76,17 @@ def extract(
     workers: int = 1,
     timeout: float | None = 120.0,
     progress: bool = True,
+    shard: Shard | None = None,
 ) -> Summary:
     """Decode ``videos``, embed them with ``extractor`` and add them to the store at ``out``.
 
     ``extractor``: a :class:`~stair.data.video.backbone.FeatureExtractor` (or anything with
     ``__call__`` and ``describe()``); ``sampling``: a :class:`~stair.data.video.sampling.Sampling`.
-    Videos already in the store are skipped; bad ones are reported and skipped.
+    Videos already in the store are skipped; bad ones are reported and skipped. ``shard``: take
+    only its videos, and write to its store (:meth:`~stair.data.video.shards.Shard.path`).
     """
+    if shard is not None:
+        videos, out = shard.select(videos), shard.path(out)
     meta = {
         **extractor.describe(),
         "frames": sampling.num_frames or 0,
@@ -117,4 +128,4 @@ def extract(
                 else None,
             )
         added, skipped = store.added, len(store.skipped)
-    return Summary(len(videos), already, added, skipped, report_path(out))
+    return Summary(len(videos), already, added, skipped, report_path(out), Path(out))

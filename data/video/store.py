@@ -50,6 +50,7 @@ __all__ = [
     "FeatureStoreError",
     "FeatureStoreWriter",
     "MissingFeaturesError",
+    "meta_differences",
     "report_path",
 ]
 
@@ -88,6 +89,12 @@ def report_path(path: str | os.PathLike) -> Path:
 def lock_path(path: str | os.PathLike) -> Path:
     """The lock file a writer of the store at ``path`` holds."""
     return Path(f"{path}.lock")
+
+
+def meta_differences(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{setting: (old value, new value)}`` for the settings of ``new`` that ``old`` holds with
+    another value (compared as text, as HDF5 attributes come back as numpy scalars)."""
+    return {k: (old[k], v) for k, v in new.items() if k in old and str(old[k]) != str(v)}
 
 
 def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
@@ -222,9 +229,7 @@ class FeatureStoreWriter:
         self._closed = False
 
     def _check_meta(self, old: dict[str, Any]) -> None:
-        differ = {
-            k: (old[k], v) for k, v in self.meta.items() if k in old and str(old[k]) != str(v)
-        }
+        differ = meta_differences(old, self.meta)
         if differ:
             what = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in differ.items())
             raise FeatureStoreError(

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "prepare": "stair.cli.prepare",
     "prepare-agqa": "stair.cli.prepare_agqa",
     "features": "stair.cli.features",
+    "features-merge": "stair.cli.features_merge",
     "synth": "stair.cli.synth",
     "fit": "stair.cli.lightning",
     "validate": "stair.cli.lightning",

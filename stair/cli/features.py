@@ -10,6 +10,23 @@ while the main process runs the backbone, so decoding and extraction overlap. Th
 file name without extension. Rerunning the same command resumes: videos already in the store are
 not decoded again. Bad videos are skipped and listed in ``<out stem>.skipped.jsonl``; the command
 still exits 0 and says how many were skipped. The job itself is :mod:`stair.data.video.extract`.
+
+Many processes, many nodes. ``--shard i/n`` (``i`` from 0) takes the videos whose id hashes to
+``i`` modulo ``n`` (stable when the list changes; see :mod:`stair.data.video.shards`) and writes
+them to their own store next to ``--out``, ``<out stem>.shard-<i>-of-<n>.h5`` (with its own
+``.skipped.jsonl``), which resumes like any store. Without ``--shard`` the shard comes from the
+launcher when it starts more than one process: torchrun's ``RANK``/``WORLD_SIZE``, else SLURM's
+``SLURM_PROCID``/``SLURM_NTASKS``; each process then takes the GPU of its ``LOCAL_RANK`` (or
+``SLURM_LOCALID``) for ``--device cuda``. ``--workers`` counts decoders per process. When all
+shards are done, ``stair features-merge`` joins them into ``--out``::
+
+    torchrun --nproc-per-node 4 -m stair features --videos list.txt --out feats.h5 --device cuda
+    srun --ntasks 16 stair features --videos list.txt --out feats.h5 --device cuda
+    stair features --videos list.txt --out feats.h5 --shard 2/16      # redo one shard by hand
+    stair features-merge --out feats.h5 --shards 16                   # or: feats.shard-*-of-16.h5
+
+The merge checks that the shards share their settings, writes ``feats.h5`` atomically, joins
+the skipped reports into ``feats.skipped.jsonl``, and can be rerun at any time.
 """
 
 from __future__ import annotations
@@ -55,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds allowed to decode one video"
     )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="extract only shard I of N (from 0) into <out stem>.shard-I-of-N.h5 "
+        "(default: from torchrun's RANK/WORLD_SIZE or SLURM's SLURM_PROCID/SLURM_NTASKS)",
+    )
 
 
 def parse_size(text: str | None) -> int | tuple[int, int] | None:
@@ -74,7 +98,15 @@ def run(args: argparse.Namespace) -> int:
     from stair.data.video.backbone import FeatureExtractor
     from stair.data.video.extract import extract, list_videos
     from stair.data.video.reader import Sampling
+    from stair.data.video.shards import local_rank, resolve_shard
 
+    shard = resolve_shard(args.shard)
+    device = args.device
+    if shard is not None and device == "cuda" and local_rank() is not None:
+        import torch
+
+        count = torch.cuda.device_count()
+        device = f"cuda:{local_rank() % count}" if count > 1 else device
     videos = list_videos(args.videos)
     if not videos:
         raise StairError(f"--videos {args.videos}: no video files found")
@@ -85,17 +117,25 @@ def run(args: argparse.Namespace) -> int:
     extractor = FeatureExtractor(
         args.backbone,
         weights=args.weights,
-        device=args.device,
+        device=device,
         bf16=args.bf16,
         batch_size=args.batch_size,
         clip_len=args.clip_len,
     )
     summary = extract(
-        videos, args.out, extractor, sampling, workers=args.workers, timeout=args.timeout
+        videos,
+        args.out,
+        extractor,
+        sampling,
+        workers=args.workers,
+        timeout=args.timeout,
+        shard=shard,
     )
     print(
-        f"stair features: {summary.added} videos added, {summary.already} already in "
-        f"{args.out}, {summary.skipped} skipped"
+        "stair features: "
+        + (f"shard {shard}: " if shard is not None else "")
+        + f"{summary.added} videos added, {summary.already} already in "
+        f"{summary.store}, {summary.skipped} skipped"
         + (f" (see {summary.report})" if summary.skipped else "")
     )
     return 0
