@@ -21,6 +21,8 @@ from stair.values import (
     Frames,
     GoldContext,
     GoldError,
+    Moment,
+    MomentVideo,
     Text,
     Value,
     Video,
@@ -146,6 +148,26 @@ def test_frames_and_video_are_judged_by_iou_over_real_frames():
     assert Frames(probs, mask).judge(gold)["iou"].tolist() == [0.5, 1.0, 0.0]
     video = Video(torch.zeros(3, 6, 2), probs, mask)
     assert torch.equal(video.judge(gold)["iou"], Frames(probs, mask).judge(gold)["iou"])
+
+
+def test_one_frame_values_are_read_by_their_peak():
+    """Relate's pick: sure there is a first hit (mass 0.8), unsure which frame: the peak (0.38,
+    on the gold frame) is the reading, not "none" as a 0.5 threshold would say."""
+    mask = torch.tensor([[True] * 5 + [False], [True] * 6, [True] * 6])
+    probs = torch.tensor([[0.1, 0.38, 0.3, 0.02, 0.0, 0.9],  # padded frame 5 ignored
+                          [0.1, 0.1, 0.1, 0.05, 0.0, 0.0],  # mass 0.35: no frame
+                          [0.0, 0.2, 0.0, 0.0, 0.0, 0.45]])  # fmt: skip
+    gold = torch.tensor([[0, 1.0, 0, 0, 0, 0], [0] * 6, [0, 1.0, 0, 0, 0, 0]])
+    assert Frames(probs, mask).judge(gold)["iou"].tolist() == [0.0, 1.0, 0.0]
+    assert Moment(probs, mask).judge(gold)["iou"].tolist() == [1.0, 1.0, 0.0]
+    video = MomentVideo(torch.zeros(3, 6, 2), probs, mask)
+    assert torch.equal(video.judge(gold)["iou"], Moment(probs, mask).judge(gold)["iou"])
+    shown = Moment(probs, mask).explain(0, [0.0, 0.5, 1.0, 1.5, 2.0])
+    assert shown["reading"] == "peak" and shown["spans"] == [[1, 2]]
+    assert shown["spans_seconds"] == [[0.5, 1.0]] and shown["mass"] == pytest.approx(0.8)
+    assert Moment(probs, mask).explain(1)["spans"] == []
+    assert video.explain(0)["spans"] == [[1, 2]] and video.explain(0)["type"] == "Video"
+    assert Moment.vtype is Frames.vtype and MomentVideo.vtype is Video.vtype
 
 
 def test_bool_count_concept_judgements():

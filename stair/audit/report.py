@@ -185,9 +185,11 @@ def timeline(step: Mapping[str, Any], times: Sequence[float] | None) -> str | No
     ax.set_xlim(edges[0], edges[-1])
     ax.set_xlabel("seconds" if times else "frame")
     ax.set_ylabel("p")
+    peak = step["output"].get("reading") == "peak"  # a one-frame value (Relate's pick)
+    read = "model: peak frame (mass ≥ 0.5)" if peak else "model: span (p ≥ 0.5)"
     handles = [
         Line2D([], [], color=PREDICTED, lw=1.5, label="model: p per frame"),
-        Patch(color=PREDICTED, alpha=0.12, label="model: span (p ≥ 0.5)"),
+        Patch(color=PREDICTED, alpha=0.12, label=read),
     ]
     if "spans" in gold:
         handles.append(Line2D([], [], color=GOLD, lw=4, label="gold span"))

@@ -17,6 +17,10 @@ Count    logits [B,K+1] (log-probabilities)      cross-entropy                  
 Text     vector [B,D]                            (an input: no gold)
 =======  ======================================  ================================  ================
 
+Two of them have a one-frame variant, the same type to the language, read by its peak instead of
+at 0.5 (:class:`Moment`, :class:`MomentVideo`: ``Relate``'s pick and ``AttnVideo`` on it, whose
+per-frame values are a distribution over the frames).
+
 ``mask`` is the padding mask (True = a real frame). Probabilities (``Frames.probs``, the focus
 ``Video.weights``) are stored as probabilities, not logits: the temporal modules multiply and
 accumulate them. Padded frames never count: :attr:`Video.focus` and :attr:`Frames.masked` zero
@@ -36,7 +40,7 @@ from stair.values.base import (
     tensor_fields,
 )
 from stair.values.concept import Concept, Text
-from stair.values.frames import Frames, Video
+from stair.values.frames import Frames, Moment, MomentVideo, Video
 from stair.values.golds import choose_options, tree_golds
 from stair.values.kinds import VALUE_TYPES
 from stair.values.scalars import Bool, Count
@@ -44,7 +48,8 @@ from stair.values.time import TimeBase
 
 __all__ = [
     "VALUE_TYPES", "Bool", "Category", "Concept", "ConceptSpace", "Count", "Direction",
-    "ExecutionError", "Extreme", "FrameMap", "Frames", "GoldContext", "GoldError", "Switch",
+    "ExecutionError", "Extreme", "FrameMap", "Frames", "GoldContext", "GoldError", "Moment",
+    "MomentVideo", "Switch",
     "TemporalMode", "Text", "TimeBase", "Value", "Video", "choose_options",
     "tensor_fields", "tree_golds",
 ]  # fmt: skip

@@ -39,6 +39,15 @@ def _iou(probs: Tensor, gold: Tensor, mask: Tensor) -> dict[str, Tensor]:
     return {"iou": torch.where(union > 0, inter / union.clamp_min(1), 1.0)}
 
 
+def peak_reading(probs: Tensor, mask: Tensor) -> Tensor:
+    """How a one-frame value reads: per row, its most probable real frame when the row's mass
+    (the chance that there is such a frame at all) is at least 0.5, else no frame; bool
+    ``[..., T]``."""
+    real = torch.where(mask, probs, 0)
+    top = F.one_hot(real.argmax(-1), real.shape[-1]).bool()
+    return top & mask & (real.sum(-1, keepdim=True) >= 0.5)
+
+
 class _OverTime(Value):
     """What ``Video`` and ``Frames`` share: golds are frame masks ``[T]`` (spans in JSON)."""
 
@@ -178,3 +187,54 @@ class Frames(_OverTime):
             **shown_spans(probs, time),
             "probabilities": [round(float(p), 4) for p in probs],
         }
+
+
+class _OneFrame:
+    """What :class:`Moment` and :class:`MomentVideo` share: read by the peak, not at 0.5.
+
+    Their per-frame values are a distribution over the frames (at most 1 in all; the rest is the
+    chance that there is no such frame), so no frame need reach 0.5 when the value is sure
+    *that* there is one but not quite *which*: the reading is the peak frame when the mass is at
+    least 0.5 (:func:`peak_reading`), judged by its IoU with the gold frame(s). The loss stays
+    the per-frame BCE of the base type.
+    """
+
+    def _per_frame(self) -> Tensor:
+        raise NotImplementedError
+
+    def judge(
+        self, gold: Tensor, concepts: ConceptSpace | None = None, switch: Switch | None = None
+    ) -> dict[str, Tensor]:
+        """``iou`` of the peak reading with the gold frames."""
+        values = self._per_frame()
+        return _iou(peak_reading(values, self.mask).to(values.dtype), gold, self.mask)
+
+    def explain(
+        self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
+    ) -> dict[str, Any]:
+        out = super().explain(index, time, concepts)  # type: ignore[misc]
+        real = self._per_frame()[index][self.mask[index]].detach().float()
+        out.update(shown_spans(real, time, peak_reading(real, torch.ones_like(real).bool())))
+        out["reading"] = "peak"
+        out["mass"] = round(float(real.sum()), 4)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Moment(_OneFrame, Frames):
+    """One frame of the video (``Relate``'s first / last hit): a distribution over the frames,
+    read by its peak (:class:`_OneFrame`). A ``Frames`` to the language and to the modules that
+    read it."""
+
+    def _per_frame(self) -> Tensor:
+        return self.masked
+
+
+@dataclass(frozen=True, eq=False)
+class MomentVideo(_OneFrame, Video):
+    """A video focused on one frame (``AttnVideo`` on ``Relate``'s pick, the only way programs
+    use it): the window is a distribution over the frames, read by its peak
+    (:class:`_OneFrame`). A ``Video`` to the language and to the modules that read it."""
+
+    def _per_frame(self) -> Tensor:
+        return self.focus

@@ -31,10 +31,11 @@ def runs_in_seconds(runs: list[list[int]], num_frames: int, time: TimeBase) -> l
     return [[seconds(s, num_frames, time), seconds(e, num_frames, time)] for s, e in runs]
 
 
-def shown_spans(probs: Tensor, time: TimeBase) -> dict[str, Any]:
-    """Runs of frames with probability >= 0.5, in frames and seconds, and the peak frame."""
+def shown_spans(probs: Tensor, time: TimeBase, read: Tensor | None = None) -> dict[str, Any]:
+    """Runs of frames with probability >= 0.5 (or of the frames ``read`` marks, a bool ``[T]``:
+    a one-frame value's reading), in frames and seconds, and the peak frame."""
     n = probs.shape[0]
-    runs = spans(tuple((probs >= 0.5).tolist()))
+    runs = spans(tuple((probs >= 0.5 if read is None else read).tolist()))
     peak = int(probs.argmax()) if n else 0
     out: dict[str, Any] = {
         "spans": runs,
