@@ -53,3 +53,22 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     out_dir = shlex.split(audit[0])[shlex.split(audit[0]).index("--out") + 1]
     assert (tmp_path / "data" / "dumps" / "synth_quick" / "html" / "index.html").exists()
     assert out_dir.endswith("synth_quick")
+
+
+def test_second_process_takes_the_freed_core():
+    import threading
+
+    import torch
+
+    from stair.demo.run import TakeFreeThreads
+
+    freed, before = threading.Event(), torch.get_num_threads()
+    callback = TakeFreeThreads(freed, before + 1)
+    try:
+        callback.on_train_batch_start(None, None, None, 0)
+        assert torch.get_num_threads() == before  # the other process still trains
+        freed.set()
+        callback.on_train_batch_start(None, None, None, 1)
+        assert torch.get_num_threads() == before + 1
+    finally:
+        torch.set_num_threads(before)

@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a small smoke run (tests)")
     parser.add_argument("--epochs", type=int, help="epochs of the module network")
     parser.add_argument("--baseline-epochs", type=int, help="epochs of the baseline")
+    parser.add_argument("--generator-epochs", type=int, help="epochs of the program generator")
+    parser.add_argument(
+        "--intermediate-weight", type=float, help="weight of the module network's step losses"
+    )
     parser.add_argument("--seed", type=int, help="seed of the training runs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--json", help="also write the report as JSON to this file")
@@ -51,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         for name, value in (
             ("epochs", args.epochs),
             ("baseline_epochs", args.baseline_epochs),
+            ("generator_epochs", args.generator_epochs),
+            ("intermediate_weight", args.intermediate_weight),
             ("seed", args.seed),
         )
         if value is not None

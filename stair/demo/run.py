@@ -11,7 +11,9 @@ what it left; :mod:`stair.demo.summary` renders it.
 The module network trains alongside the other two, which train one after the other in a second
 process, each process on one thread: their many small operations gain little from a second
 thread, and two single-threaded processes keep both cores busy without fighting over them
-(which matters on a shared machine). The generator trains from its config
+(which matters on a shared machine). When the module network is done, the second process takes
+the free core too (:class:`TakeFreeThreads`): the generator's larger matrix products do gain
+from it. The generator trains from its config
 (``configs/generator_synth.yaml``), as ``stair generator fit --config`` would.
 """
 
@@ -51,17 +53,18 @@ class DemoSettings:
     hidden: int = 256
     word_dim: int = 128
     batch_size: int = 128
-    epochs: int = 10  #: module network
+    epochs: int = 9  #: module network
     lr: float = 3e-3
     dropout: float = 0.0
     intermediate_weight: float = 1.0
-    baseline_epochs: int = 8
+    baseline_epochs: int = 4
     baseline_lr: float = 2e-3
     baseline_dropout: float = 0.1
     #: the program generator's config (a ``stair generator fit`` YAML; relative paths are
     #: looked up in the working folder, then in the source tree)
     generator_config: str = "configs/generator_synth.yaml"
-    generator_epochs: int | None = None  #: None: the config's
+    #: None: the config's (7); the demo's 5 keep it within 10 minutes (README, "The demo")
+    generator_epochs: int | None = 5
     walkthroughs: int = 3
     seed: int = 0
     threads: int = 1  #: torch threads of each training process
@@ -126,7 +129,12 @@ def ensure_dataset(root: Path, settings: DemoSettings, progress: bool) -> Path:
 
 
 def train_and_test(
-    dm: QADataModule, architecture: str, settings: DemoSettings, progress: bool, checkpoint: Path
+    dm: QADataModule,
+    architecture: str,
+    settings: DemoSettings,
+    progress: bool,
+    checkpoint: Path,
+    callbacks: list[L.Callback] | None = None,
 ) -> LitSTAIR:
     """Fit one model on ``train`` (validated at the end), save it to ``checkpoint`` and test it
     on every test split."""
@@ -156,6 +164,7 @@ def train_and_test(
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
+        callbacks=callbacks,
     )
     trainer.fit(model, datamodule=dm)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +181,11 @@ def _config_path(name: str) -> Path:
 
 
 def train_generator(
-    data_dir: str, settings: DemoSettings, checkpoint: Path, progress: bool
+    data_dir: str,
+    settings: DemoSettings,
+    checkpoint: Path,
+    progress: bool,
+    callbacks: list[L.Callback] | None = None,
 ) -> dict[str, float]:
     """Fit the program generator as its config says (epochs from the settings if given), save
     it to ``checkpoint``; its last validation metrics."""
@@ -192,11 +205,35 @@ def train_generator(
                    enable_model_summary=False, enable_progress_bar=progress)  # fmt: skip
     data = GeneratorDataModule(**{**config.get("data", {}), "data_dir": data_dir})
     model = GeneratorLit(**config.get("model", {}))
-    trainer = L.Trainer(**options)
+    trainer = L.Trainer(**options, callbacks=callbacks)
     trainer.fit(model, datamodule=data)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     trainer.save_checkpoint(checkpoint)
     return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+
+
+class TakeFreeThreads(L.Callback):
+    """Raise this process's torch threads to ``threads`` once ``freed`` is set (checked before
+    each training batch): the other training process has finished and left its core free."""
+
+    def __init__(self, freed: Any, threads: int) -> None:
+        self.freed, self.threads = freed, threads
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.freed is None or torch.get_num_threads() >= self.threads:
+            return
+        if self.freed.is_set():
+            torch.set_num_threads(self.threads)
+
+
+#: set in the second process by :func:`_start_worker`: the "module network done" event
+_FREED: Any = None
+
+
+def _start_worker(level: int, freed: Any) -> None:
+    global _FREED
+    quiet(level)
+    _FREED = freed
 
 
 def _second_job(data_dir: str, settings: DemoSettings, paths: dict[str, Path]) -> dict:
@@ -204,9 +241,10 @@ def _second_job(data_dir: str, settings: DemoSettings, paths: dict[str, Path]) -
     the baseline's results, the generator's validation metrics and their wall seconds."""
     start = time.perf_counter()
     dm = QADataModule(data_dir, batch_size=settings.batch_size, seed=settings.seed)
-    model = train_and_test(dm, "baseline", settings, False, paths["baseline"])
+    more = [TakeFreeThreads(_FREED, 2 * settings.threads)]
+    model = train_and_test(dm, "baseline", settings, False, paths["baseline"], more)
     middle = time.perf_counter()
-    generator = train_generator(data_dir, settings, paths["generator"], progress=False)
+    generator = train_generator(data_dir, settings, paths["generator"], False, more)
     return {
         "results": {**model.results["test"], **model.results["val"]},
         "generator": generator,
@@ -264,14 +302,16 @@ def run_demo(
             context = multiprocessing.get_context("spawn")
             # the worker is as quiet as this process (the same log levels and filters)
             level = logging.getLogger("lightning").getEffectiveLevel()
+            freed = context.Event()  # set when the module network leaves its core free
             with ProcessPoolExecutor(
-                1, mp_context=context, initializer=quiet, initargs=(level,)
+                1, mp_context=context, initializer=_start_worker, initargs=(level, freed)
             ) as pool:
                 log.info("training the black-box baseline, then the program generator, in a "
                          "second process")  # fmt: skip
                 second = pool.submit(_second_job, str(folder), settings, paths)
                 log.info("training the module network")
                 nmn = train_and_test(dm, "stair", settings, progress, paths["nmn"])
+                freed.set()
                 lap("NMN")
                 done = second.result()
             lap("rest of baseline and generator")
