@@ -20,11 +20,15 @@ to encode as questions) and with 32 (``--questions-per-video``). The data module
 batches video by video (``group_by_video``), and AGQA has hundreds of questions per video, so
 its batches of 64 mostly hold one or two videos. The batches are ready before the clock starts,
 as the data loader delivers them: features, word ids and the executor's :class:`Plan` (built
-by the collate function, in the loader's workers). Also
-the ratio to the reference implementation at the paper's settings (one question at a time: about
-18 questions/s training and 130 inference on a 2-core CPU) and the peak memory of each setting
-(resident set size on CPU, reset between settings; ``torch.cuda.max_memory_allocated`` on GPU).
-Usage: ``python bench/throughput.py [--device cuda] [--threads 1] [--questions-per-video 2 32]``.
+by the collate function, in the loader's workers). Also the peak memory of each setting
+(resident set size on CPU, reset between settings; ``torch.cuda.max_memory_allocated`` on GPU)
+and, at the paper's settings, the ratio to the reference implementation, which runs one
+question at a time (``REFERENCE``: its questions/s measured side by side with this model on the
+2-core AMD EPYC CPU of this project's CI machine, 14-15 training and 78-90 inference; the ratios
+use the higher figures). ``--reference`` also times this model's own executor one question at
+a time (batch 1) in the same run, so that the batching gain is measured on the machine at hand.
+Usage: ``python bench/throughput.py [--device cuda] [--threads 1] [--questions-per-video 2 32]
+[--reference]``.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ SETTINGS = {
     "paper": (512, 8, 4096, 300, 64, AGQA_CONCEPTS, 3000),
     "demo": (256, 32, 256, 128, 128, None, None),
 }
-REFERENCE = {"training": 18.0, "inference": 130.0}  # questions/s, 2-core CPU, one at a time
+#: the reference implementation's questions/s (one question at a time), 2-core AMD EPYC CPU
+REFERENCE = {"training": 15.0, "inference": 90.0}
 EVAL_BATCH = 256  # QADataModule's default eval_batch_size
 
 
@@ -107,14 +112,28 @@ def _batches(voc: dict, size: int, count: int, per_video: int, device: torch.dev
 
 
 def bench_setting(
-    name: str, precision: str, batches: int, repeats: int, per_video: int, device: torch.device
+    name: str,
+    precision: str,
+    batches: int,
+    repeats: int,
+    per_video: int,
+    device: torch.device,
+    one_at_a_time: bool = False,
 ) -> dict:
-    """Questions/s (training; inference at the training batch and 256), peak memory."""
+    """Questions/s (training; inference at the training batch and 256), peak memory.
+
+    ``one_at_a_time``: batches of one question (as many as ``batches`` batches of the setting
+    hold, at most 128), as the reference runs; inference then only at that batch."""
     hidden, frames, dim, word_dim, size, concepts, words = SETTINGS[name]
     torch.manual_seed(0)
     voc = fake_vocabularies(dim, concept_counts=concepts, num_words=words, num_frames=frames)
+    if one_at_a_time:
+        batches, size, per_video = min(128, batches * size), 1, 1
     train_data: list[QABatch] = _batches(voc, size, batches, per_video, device)
-    eval_data = _batches(voc, EVAL_BATCH, max(1, batches * size // EVAL_BATCH), per_video, device)
+    eval_data = (
+        [] if one_at_a_time
+        else _batches(voc, EVAL_BATCH, max(1, batches * size // EVAL_BATCH), per_video, device)
+    )  # fmt: skip
     _reset_peak(device)
     model = LitSTAIR(voc, network=Network(hidden=hidden, word_dim=word_dim)).to(device)
     optimizer = model.optimizer()  # the one training uses (fused AdamW)
@@ -145,7 +164,7 @@ def bench_setting(
     row["B"] = size
     row["training"] = rate(train_data, train)
     row["inference"] = rate(train_data, infer(train_data))
-    row["inference_eval_batch"] = rate(eval_data, infer(eval_data))
+    row["inference_eval_batch"] = rate(eval_data, infer(eval_data)) if eval_data else None
     row["peak_mib"] = _peak_mib(device)
     row["params_m"] = sum(p.numel() for p in model.parameters()) / 1e6
     return row
@@ -165,6 +184,10 @@ def main() -> None:
     parser.add_argument(
         "--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
         help="fp32, and/or bf16 autocast (needs a CPU or GPU with bf16 support to pay off)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference", action="store_true",
+        help="also time this model one question at a time (batch 1), as the reference runs",
     )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -200,7 +223,26 @@ def main() -> None:
             f"{ref['inference']:>6} | {r['inference_eval_batch']:>9.1f} "
             f"{ref['inference_eval_batch']:>6} | {r['peak_mib']:>8.0f} {r['params_m']:>6.1f}M"
         )
+    if args.reference:
+        one_at_a_time(args, device)
     log.info("load average at the end: %.2f", os.getloadavg()[0])
+
+
+def one_at_a_time(args: argparse.Namespace, device: torch.device) -> None:
+    """This model's own executor on batches of one question, per setting and precision, and
+    the batching gain: the batched questions/s over these (same machine, same run)."""
+    log.info("one question at a time (batch 1), and the batching gain at the setting's batch:")
+    for name in args.settings:
+        for precision in args.precision:
+            one = bench_setting(name, precision, args.batches, args.repeats, 1, device, True)
+            many = bench_setting(name, precision, args.batches, args.repeats, 2, device)
+            log.info(
+                f"{name:<8} {precision:<5} batch 1: train {one['training']:.1f} q/s, "
+                f"infer {one['inference']:.1f} q/s | batch {many['B']} (2 q/v): "
+                f"train {many['training'] / one['training']:.1f}x, infer "
+                f"{many['inference'] / one['inference']:.1f}x, infer {EVAL_BATCH} "
+                f"{many['inference_eval_batch'] / one['inference']:.1f}x"
+            )
 
 
 if __name__ == "__main__":

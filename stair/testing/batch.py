@@ -125,7 +125,9 @@ def fake_batch(
         questions=torch.tensor([q + [0] * (L - len(q)) for q in questions]),
         plan=Plan(trees, video_index, text_index),
         phrase_spans=torch.tensor(spans, dtype=torch.long).reshape(-1, 2),
-        phrase_words=torch.tensor([p + [0] * (Lp - len(p)) for p in phrase_ids]).reshape(-1, Lp),
+        phrase_words=torch.tensor(
+            [p + [0] * (Lp - len(p)) for p in phrase_ids], dtype=torch.long
+        ).reshape(-1, Lp),
         video_ids=[f"v{v}" for v in range(V)],
         video_index=torch.tensor(video_index),
         features=features,
