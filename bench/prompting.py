@@ -60,8 +60,8 @@ def fit(train, epochs, encoder, seed):
 
 def accuracy(model, trainer, rows):
     loader = DataLoader(rows, batch_size=128, collate_fn=collate)
-    right = torch.cat(trainer.predict(model, loader))
-    return float(right.float().mean()) * 100
+    right = [row["correct"] for batch in trainer.predict(model, loader) for row in batch]
+    return 100 * sum(right) / max(len(right), 1)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "audit": "stair.cli.audit",
     "prompt": "stair.cli.prompt",
     "generator": "stair.cli.generator",
+    "answerer": "stair.cli.answerer",
 }
 
 
