@@ -20,12 +20,21 @@ The answer mode (:mod:`stair.engine.options`) comes from ``meta.json`` "answers"
 ``multiple_choice`` (each question answers one of its ``metadata.options``), ``open`` (the
 ``answer_top_k`` most frequent training answers of ``vocab.json``, the rest ``<unk>``), else
 ``vocabulary`` (every answer of ``vocab.json``: the synthetic benchmark).
+
+Questions are read lazily, in bounded memory: each split's question file has a memory-mapped
+index (:mod:`stair.data.question_index`, built on first use by one checking pass, shared by the
+processes of a node), :meth:`QADataModule.records` and :meth:`QADataModule.examples` are
+sequences over it, and a question is parsed, compiled and turned into its example when the
+loader asks for it (:class:`~stair.data.qa_dataset.LazyExamples`), in the loader's workers. A
+malformed record fails when the index is built; a program that does not compile, or a
+multiple-choice question without options, when it is read; both name the file and the line.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,21 +42,26 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from stair.data.dataset import DatasetFormatError, QuestionRecord, iter_questions
+from stair.data.dataset import DatasetFormatError
 from stair.data.programs_source import (
     ANNOTATED,
     PROGRAMS_FILE,
     ProgramLine,
-    fallback_tree,
     program_source,
     read_programs,
 )
-from stair.data.qa_dataset import Collate, QADataset, QAExample, VideoBatchSampler
+from stair.data.qa_dataset import (
+    Collate,
+    ExampleBuilder,
+    LazyExamples,
+    QADataset,
+    VideoBatchSampler,
+)
+from stair.data.question_index import QuestionRecords, open_index
 from stair.data.synth import synonyms as synonym_split
 from stair.data.video.store import FeatureStore
 from stair.data.vocabularies import Vocabularies, concepts_of, plain
 from stair.engine.options import ANSWER_MODES, OpenVocabulary
-from stair.programs import ProgramError, compile_program
 from stair.programs.text import WordVocabulary, tokenize
 
 log = logging.getLogger(__name__)
@@ -80,6 +94,9 @@ class QADataModule(L.LightningDataModule):
             synonyms never seen in training, :mod:`stair.data.synth.synonyms`); the word
             vocabulary then holds the synonyms too.
         seed: shuffling seed.
+        keep_examples: hold each question's example once built, so later epochs parse and
+            compile nothing, in splits of at most this many questions (0: never; larger splits
+            are built anew each time, in bounded memory).
     """
 
     def __init__(
@@ -97,6 +114,7 @@ class QADataModule(L.LightningDataModule):
         synth_choices: int = 0,
         synonyms: bool = False,
         seed: int = 0,
+        keep_examples: int = 100_000,
     ) -> None:
         super().__init__()
         self.root = Path(data_dir)
@@ -106,7 +124,7 @@ class QADataModule(L.LightningDataModule):
         self.features_path = Path(features) if features else self.root / "features.h5"
         self.max_count, self.synthesize = max_count, synthesize
         self.answer_top_k, self.synth_choices = answer_top_k, synth_choices
-        self.synonyms = synonyms
+        self.synonyms, self.keep_examples = synonyms, keep_examples
         self.datasets: dict[str, QADataset] = {}
 
     # -- reading the folder ---------------------------------------------------------------------
@@ -127,14 +145,16 @@ class QADataModule(L.LightningDataModule):
         except (OSError, json.JSONDecodeError) as err:
             raise DatasetFormatError(path, "", f"cannot read ({err})") from err
 
-    def records(self, split: str) -> list[QuestionRecord]:
-        if split.endswith(synonym_split.SUFFIX):
-            return [synonym_split.with_synonyms(r) for r in self.records(split.split(":")[0])]
-        split = split.removesuffix(GENERATED)
+    def records(self, split: str) -> QuestionRecords:
+        """The records of ``split`` (``<split>:synonyms``: asked with synonyms), read one at a
+        time through the split's question index (built on first use, which checks every line:
+        a bad record raises :class:`DatasetFormatError` naming the file and the line)."""
+        synonyms = split.endswith(synonym_split.SUFFIX)
+        split = split.removesuffix(synonym_split.SUFFIX).removesuffix(GENERATED)
         path = self.root / "questions" / f"{split}.jsonl"
         if not path.exists():
             raise DatasetFormatError(path, "", f"no {split!r} split in {self.root}")
-        return list(iter_questions(path))
+        return QuestionRecords(open_index(path), synonym_split.with_synonyms if synonyms else None)
 
     def _with_generated(self, splits: list[str]) -> list[str]:
         """``splits``, each followed by its ``:generated`` twin if there are generated programs
@@ -168,14 +188,14 @@ class QADataModule(L.LightningDataModule):
         answers = [str(a) for a in vocab.get("answers", [])]
         if mode == "open":
             answers = answers[: self.answer_top_k]
-        records = self.records("train")
-        texts = [r.question for r in records] + concepts
-        texts += synonym_split.synonym_words() if self.synonyms else []
-        if mode == "multiple_choice":
-            texts += [o for r in records for o in r.metadata.options]
-        elif mode == "open":
-            texts += answers
-        words = WordVocabulary.build(texts).words[2:]
+        train = self.records("train").index  # its word counts: no question is read
+        counts = Counter(train.question_words)
+        texts = concepts + (synonym_split.synonym_words() if self.synonyms else [])
+        texts += answers if mode == "open" else []
+        counts.update(w for text in texts for w in tokenize(text))
+        counts.update(train.option_words if mode == "multiple_choice" else {})
+        ordered = sorted(counts, key=lambda w: (-counts[w], w))  # as WordVocabulary.build
+        words = WordVocabulary(ordered).words[2:]
         first = self.store.get(self.store.ids()[0])[0]
         settings = {k: plain(v) for k, v in self.store.attrs.items()}
         return Vocabularies(
@@ -228,86 +248,32 @@ class QADataModule(L.LightningDataModule):
             path = self.root / PROGRAMS_FILE
         return None if path is None else read_programs(path)
 
-    def examples(self, split: str) -> list[QAExample]:
-        """The questions of ``split``; ``<split>:generated`` puts the generated programs in place
-        of the gold ones (a question without one keeps its gold program) and keeps the step golds
-        only where the generated program is the gold one."""
+    def examples(self, split: str) -> LazyExamples:
+        """The questions of ``split``, each built when it is read (:class:`LazyExamples`);
+        ``<split>:generated`` puts the generated programs in place of the gold ones (a question
+        without one keeps its gold program) and keeps the step golds only where the generated
+        program is the gold one. Checked now: the programs file and every video's features."""
         generated = self.generated if split.endswith(GENERATED) else None
         if split.endswith(GENERATED) and generated is None:
             raise DatasetFormatError(self.root, "", f"split {split!r} needs generated programs "
                                      "(QADataModule(programs=...), --data.programs)")  # fmt: skip
-        answer_of = self._answer_reader(split)
-        out, missing = [], set()
-        for record in self.records(split):
-            if record.video_id not in self.store:
-                missing.add(record.video_id)
-                continue
-            answer, options = answer_of(record)
-            if not self.annotated:
-                out.append(self._unannotated(record, split, answer, options))
-                continue
-            try:
-                gold = compile_program(record.program)
-            except ProgramError as err:
-                raise DatasetFormatError(
-                    self.root / "questions" / f"{split}.jsonl", f"question {record.qid}", str(err)
-                ) from err
-            tree, golds = gold, record.golds
-            meta = {**record.metadata.to_json(), "split": split}
-            if generated is not None:
-                line = generated.get(record.qid)
-                tree = line.tree if line is not None and line.tree is not None else gold
-                meta["program_match"] = tree == gold
-                golds = golds if tree == gold else {}
-            out.append(
-                QAExample(
-                    record.qid, record.video_id, tree, tuple(tokenize(record.question)),
-                    answer, golds, meta, options,
-                )
-            )  # fmt: skip
+        records = self.records(split)
+        missing = [v for v in records.videos if v not in self.store]
         if missing:
             raise DatasetFormatError(
                 self.features_path, "", f"no features for {len(missing)} video(s) of the "
                 f"{split!r} split, e.g. {sorted(missing)[:3]}",
             )  # fmt: skip
-        return out
-
-    def _unannotated(
-        self, record: QuestionRecord, split: str, answer: int, options: tuple[str, ...]
-    ) -> QAExample:
-        """A question of a folder without annotations: on its generated program with that
-        program's golds, or (none usable) on the fallback program, without golds."""
-        line = (self.generated or {}).get(record.qid)
-        fallback = line is None or line.tree is None
-        tree = fallback_tree(record.question) if fallback else line.tree
-        meta = {**record.metadata.to_json(), "split": split, "fallback": fallback,
-                "steps": len(tree)}  # fmt: skip
-        golds = {} if fallback else line.golds
-        words = tuple(tokenize(record.question))
-        return QAExample(record.qid, record.video_id, tree, words, answer, golds, meta, options)
-
-    def _answer_reader(self, split: str):
-        """``record -> (answer index, candidates)`` in the vocabularies' answer mode: the right
-        option's index (multiple choice); the answer's, ``<unk>``'s for a training answer outside
-        the open vocabulary; -1 (counted wrong) for any other answer outside it."""
-        voc = self.vocabularies
-        path = self.root / "questions" / f"{split.removesuffix(GENERATED)}.jsonl"
-        if voc.answer_mode == "multiple_choice":
-
-            def choice(record: QuestionRecord) -> tuple[int, tuple[str, ...]]:
-                options = record.metadata.options
-                if not options:
-                    reason = "a multiple-choice question without options"
-                    raise DatasetFormatError(path, f"question {record.qid}", reason)
-                right = options.index(record.answer) if record.answer in options else -1
-                return right, options
-
-            return choice
-        vocabulary = voc.answer_vocabulary()
-        missing = -1
+        voc, unknown = self.vocabularies, -1
+        vocabulary = None if voc.answer_mode == "multiple_choice" else voc.answer_vocabulary()
         if isinstance(vocabulary, OpenVocabulary) and split == "train":
-            missing = vocabulary.unknown
-        return lambda record: (vocabulary.index.get(record.answer, missing), ())
+            unknown = vocabulary.unknown  # a training answer outside the open vocabulary
+        build = ExampleBuilder(
+            path=records.index.jsonl, split=split, annotated=self.annotated,
+            generated=generated if self.annotated else (self.generated or {}),
+            answers=None if vocabulary is None else vocabulary.index, missing=unknown,
+        )  # fmt: skip
+        return LazyExamples(records, build, keep=len(records) <= self.keep_examples)
 
     # -- Lightning hooks ------------------------------------------------------------------------
     def prepare_data(self) -> None:

@@ -5,6 +5,7 @@
     DIR/
       questions/<split>.jsonl   one JSON object per line, per question (splits: train, val, test,
                                 test_novel, test_more_steps)
+      questions/<split>.index   its index, written by its first reader (stair.data.question_index)
       scene_graphs.json         {video_id: scene graph} (stair.programs.save_scene_graphs)
       vocab.json                objects, relations, actions (phrase, verb, object, base,
                                 implied relations), verbs, furniture, answers
@@ -42,9 +43,10 @@ float32 ``[T, D]``, attributes ``backbone="symbolic"``, ``frames``, ``fps``, ``t
 it with ``FeatureStore(path)``.
 
 Every file is written atomically (:mod:`stair.files`). :class:`~stair.data.datamodule.QADataModule`
-reads a folder; :func:`iter_questions` streams one question file, and a malformed record (bad
-UTF-8, bad JSON, a missing or mistyped field) raises :class:`DatasetFormatError` naming the file
-and the line.
+reads a folder through an index of each question file (``questions/<split>.index``, written
+beside it on first use: :mod:`stair.data.question_index`); :func:`iter_questions` streams one
+question file, :func:`parse_question` reads one line, and a malformed record (bad UTF-8, bad JSON,
+a missing or mistyped field) raises :class:`DatasetFormatError` naming the file and the line.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,7 @@ __all__ = [
     "QuestionRecord",
     "QuestionWriter",
     "iter_questions",
+    "parse_question",
 ]
 
 FORMAT = "stair-synth/1"
@@ -92,7 +95,7 @@ class QuestionMeta:
     clip: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {name: getattr(self, name) for name in _META_FIELDS}  # asdict, without deep copies
         out["compositions"] = list(self.compositions)
         for name in _OPTIONAL:  # written only when set, so older files keep their bytes
             if getattr(self, name) in ((), None):
@@ -103,8 +106,11 @@ class QuestionMeta:
 
 
 _OPTIONAL = ("options", "clip")
-_META_TYPES = {f.name: f.type for f in fields(QuestionMeta) if f.name not in _OPTIONAL}
+_META_FIELDS = tuple(f.name for f in fields(QuestionMeta))
 _PY_TYPES = {"str": str, "int": int, "bool": bool}
+#: metadata field -> its Python type (None: ``compositions``, a list of strings)
+_META_TYPES = {f.name: _PY_TYPES.get(str(f.type)) for f in fields(QuestionMeta)
+               if f.name not in _OPTIONAL}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -144,12 +150,12 @@ class QuestionRecord:
         values = {}
         for name, kind in _META_TYPES.items():
             value = meta.get(name)
-            if name == "compositions":
+            if kind is None:
                 if not (isinstance(value, list) and all(isinstance(c, str) for c in value)):
-                    raise fail("metadata 'compositions' must be a list of strings")
+                    raise fail(f"metadata {name!r} must be a list of strings")
                 value = tuple(value)
-            elif type(value) is not _PY_TYPES[str(kind)]:
-                raise fail(f"metadata {name!r} must be of type {kind}, found {value!r}")
+            elif type(value) is not kind:
+                raise fail(f"metadata {name!r} must be of type {kind.__name__}, found {value!r}")
             values[name] = value
         options, clip = meta.get("options", []), meta.get("clip")
         if not (isinstance(options, list) and all(isinstance(o, str) for o in options)):
@@ -198,6 +204,20 @@ class QuestionWriter:
             self.abort()
 
 
+def parse_question(raw: bytes, path: str | os.PathLike, number: int) -> QuestionRecord:
+    """Line ``number`` of ``path`` (its bytes) as a question record; bytes that are not UTF-8,
+    not JSON or not a question record raise :class:`DatasetFormatError` naming file and line."""
+    try:
+        data = json.loads(decode_line(raw, path, number))
+    except TextFileError as err:
+        raise DatasetFormatError(path, f"line {number}", err.reason) from None
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(path, f"line {number}", f"invalid JSON ({err.msg})") from None
+    except RecursionError:
+        raise DatasetFormatError(path, f"line {number}", "JSON nested too deep") from None
+    return QuestionRecord.from_json(data, path, number)
+
+
 def iter_questions(path: str | os.PathLike) -> Iterator[QuestionRecord]:
     """Stream the question records of one ``questions/<split>.jsonl`` file; a line that is not
     UTF-8, not JSON or not a question record raises :class:`DatasetFormatError` naming the file
@@ -206,18 +226,7 @@ def iter_questions(path: str | os.PathLike) -> Iterator[QuestionRecord]:
     lines = read_raw_lines(path)
     try:
         for number, raw in lines:
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(decode_line(raw, path, number))
-            except TextFileError as err:
-                raise DatasetFormatError(path, f"line {number}", err.reason) from None
-            except json.JSONDecodeError as err:
-                raise DatasetFormatError(
-                    path, f"line {number}", f"invalid JSON ({err.msg})"
-                ) from None
-            except RecursionError:
-                raise DatasetFormatError(path, f"line {number}", "JSON nested too deep") from None
-            yield QuestionRecord.from_json(data, path, number)
+            if raw.strip():
+                yield parse_question(raw, path, number)
     except TextFileError as err:  # the file cannot be opened
         raise DatasetFormatError(path, "", err.reason) from None

@@ -6,26 +6,37 @@ metadata and, for a multiple-choice question, its candidate answers (the answer 
 right candidate's). :class:`Collate` gathers the videos of a batch once each, pads them, finds
 the phrases in the questions and reads each gold once into its tensor, by the value class of its
 node, on the video's own frames (:func:`stair.values.tree_golds`).
-:class:`VideoBatchSampler` fills batches video by video, so questions about the same video share
-one encoded video.
+
+A split is served lazily: :class:`LazyExamples` holds the split's question index
+(:mod:`stair.data.question_index`) and an :class:`ExampleBuilder`, and builds example ``i`` when
+the loader asks for it: its line is read and parsed, its program compiled (through a
+:class:`ProgramCache`), its answer looked up. :class:`VideoBatchSampler` fills batches video by
+video, so questions about the same video share one encoded video; it reads each question's video
+from the index's column, not from the examples.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from stair.data.dataset import QuestionRecord
+from stair.data.programs_source import ProgramLine, fallback_tree
+from stair.data.question_index import QuestionRecords
 from stair.data.video.store import FeatureStore
 from stair.engine.batch import QABatch
 from stair.engine.options import Candidates
 from stair.engine.plan import Plan, TextIndex
-from stair.programs import ModuleTree
+from stair.errors import DatasetFormatError
+from stair.programs import ModuleTree, ProgramError, compile_program
 from stair.programs.text import WordVocabulary, find_span, tokenize
 from stair.values import GoldContext, choose_options, tree_golds
 
@@ -43,11 +54,132 @@ class QAExample:
     options: tuple[str, ...] = ()
 
 
+class ProgramCache:
+    """Compiled programs by program text, the ``size`` most recently used kept (AGQA's 2.3 M
+    questions repeat far fewer program texts; a tree takes about 2 KB); ``hits`` and ``misses``
+    count the lookups. A pickled cache arrives empty (each loader worker fills its own)."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size, self.hits, self.misses = size, 0, 0
+        self._trees: OrderedDict[str, ModuleTree] = OrderedDict()
+
+    def __call__(self, program: str) -> ModuleTree:
+        tree = self._trees.get(program)
+        if tree is not None:
+            self.hits += 1
+            self._trees.move_to_end(program)
+            return tree
+        self.misses += 1
+        tree = self._trees[program] = compile_program(program)
+        if len(self._trees) > self.size:
+            self._trees.popitem(last=False)
+        return tree
+
+    def __len__(self) -> int:
+        return len(self._trees)
+
+    def __reduce__(self):
+        return (ProgramCache, (self.size,))
+
+
+@dataclass
+class ExampleBuilder:
+    """Turns a question record of ``split`` into its :class:`QAExample` (in a loader worker).
+
+    ``annotated``: the records' programs are gold ones; ``generated`` (qid -> generated
+    program): an annotated folder's ``:generated`` split puts them in place of the gold ones
+    (keeping the step golds only where they are the gold program); a folder without annotations
+    answers on them, or on the declared fallback program. ``answers``: answer -> index (None:
+    multiple choice, the right option's index); ``missing``: the index of an answer outside it.
+    Errors name ``path`` (the question file) and the record's line.
+    """
+
+    path: Path
+    split: str
+    annotated: bool
+    generated: Mapping[str, ProgramLine] | None
+    answers: Mapping[str, int] | None
+    missing: int = -1
+    programs: ProgramCache = field(default_factory=ProgramCache)
+
+    def _fail(self, record: QuestionRecord, line: int | None, reason: str) -> DatasetFormatError:
+        where = f"question {record.qid}"
+        return DatasetFormatError(self.path, f"line {line} ({where})" if line else where, reason)
+
+    def __call__(self, record: QuestionRecord, line: int | None = None) -> QAExample:
+        if self.answers is not None:
+            answer, options = self.answers.get(record.answer, self.missing), ()
+        else:
+            options = record.metadata.options
+            if not options:
+                raise self._fail(record, line, "a multiple-choice question without options")
+            answer = options.index(record.answer) if record.answer in options else -1
+        words = tuple(tokenize(record.question))
+        meta = {**record.metadata.to_json(), "split": self.split}
+        if not self.annotated:
+            program = (self.generated or {}).get(record.qid)
+            fallback = program is None or program.tree is None
+            tree = fallback_tree(record.question) if fallback else program.tree
+            meta.update(fallback=fallback, steps=len(tree))
+            golds = {} if fallback else program.golds
+            return QAExample(record.qid, record.video_id, tree, words, answer, golds, meta, options)
+        try:
+            gold = self.programs(record.program)
+        except ProgramError as err:
+            raise self._fail(record, line, str(err)) from err
+        tree, golds = gold, record.golds
+        if self.generated is not None:
+            program = self.generated.get(record.qid)
+            tree = program.tree if program is not None and program.tree is not None else gold
+            meta["program_match"] = tree == gold
+            golds = golds if tree == gold else {}
+        return QAExample(record.qid, record.video_id, tree, words, answer, golds, meta, options)
+
+
+class LazyExamples(Sequence[QAExample]):
+    """The examples of a split, each built from its record when asked for.
+
+    ``keep``: hold each example once built (in this process), so that later epochs read, parse
+    and compile nothing: for splits small enough to hold (about 10 KB a question); otherwise
+    nothing is held. Pickling (to loader workers) leaves the held examples behind.
+    """
+
+    def __init__(self, records: QuestionRecords, build: ExampleBuilder, keep: bool = False) -> None:
+        self.records, self.build, self.keep = records, build, keep
+        self._kept: dict[int, QAExample] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_kept": {}}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        example = self._kept.get(i)
+        if example is None:
+            example = self.build(self.records[i], int(self.records.index.line[i]))
+            if self.keep:
+                self._kept[i] = example
+        return example
+
+    def __iter__(self) -> Iterator[QAExample]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def video_codes(self) -> np.ndarray:
+        """Each question's video, as a position in ``records.videos`` (memory-mapped)."""
+        return self.records.video_codes()
+
+
 class QADataset(Dataset):
-    """A list of examples; ``__getitem__`` is pure (no randomness, no I/O)."""
+    """The examples of a split: a list, or :class:`LazyExamples` that read, parse and compile
+    each question in ``__getitem__`` (no randomness; the only I/O is the record's line)."""
 
     def __init__(self, examples: Sequence[QAExample]) -> None:
-        self.examples = list(examples)
+        self.examples = examples if isinstance(examples, LazyExamples) else list(examples)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -55,7 +187,10 @@ class QADataset(Dataset):
     def __getitem__(self, index: int) -> QAExample:
         return self.examples[index]
 
-    def video_ids(self) -> list[str]:
+    def video_ids(self) -> Sequence[str] | np.ndarray:
+        """Each example's video: ids, or (lazy examples) integer codes, one per video."""
+        if isinstance(self.examples, LazyExamples):
+            return self.examples.video_codes()
         return [e.video_id for e in self.examples]
 
 
@@ -162,12 +297,14 @@ class VideoBatchSampler(Sampler[list[int]]):
 
     Videos are shuffled per epoch (seeded by ``seed`` and the epoch Lightning passes to
     :meth:`set_epoch`); a video with more questions than fit is split across batches. Under
-    ``torch.distributed`` each process takes every ``world``-th batch.
+    ``torch.distributed`` each process takes every ``world``-th batch. ``video_ids``: each
+    question's video, as ids or as integer codes (a question index's ``video`` column); the
+    batches are kept as numpy arrays, a few bytes per question.
     """
 
     def __init__(
         self,
-        video_ids: Sequence[str],
+        video_ids: Sequence[str] | np.ndarray,
         batch_size: int,
         shuffle: bool = True,
         seed: int = 0,
@@ -175,9 +312,17 @@ class VideoBatchSampler(Sampler[list[int]]):
         world: int | None = None,
     ) -> None:
         self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, 0
-        self.by_video: dict[str, list[int]] = {}
-        for index, video in enumerate(video_ids):
-            self.by_video.setdefault(video, []).append(index)
+        codes = np.asarray(video_ids)
+        if codes.dtype.kind not in "iu":  # video ids: numbered in order of appearance
+            numbers: dict[str, int] = {}
+            codes = np.asarray([numbers.setdefault(v, len(numbers)) for v in video_ids], np.int64)
+        self.size = len(codes)
+        _, first, counts = np.unique(codes, return_index=True, return_counts=True)
+        #: question indices grouped by video (each group in question order), and the groups
+        self.order = np.argsort(codes, kind="stable")
+        self.starts, self.counts = np.cumsum(counts) - counts, counts
+        #: the groups in order of the videos' first question
+        self.videos = np.argsort(first, kind="stable").tolist()
         dist = torch.distributed
         active = dist.is_available() and dist.is_initialized()
         self.world = world if world is not None else (dist.get_world_size() if active else 1)
@@ -186,19 +331,24 @@ class VideoBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _batches(self) -> list[list[int]]:
-        videos = list(self.by_video)
+    def _flat(self) -> np.ndarray:
+        videos = list(self.videos)
         if self.shuffle:
             random.Random(self.seed * 100_003 + self.epoch).shuffle(videos)
-        flat = [i for v in videos for i in self.by_video[v]]
-        batches = [flat[i : i + self.batch_size] for i in range(0, len(flat), self.batch_size)]
-        usable = len(batches) - len(batches) % self.world if self.world > 1 else len(batches)
-        return batches[:usable][self.rank :: self.world]
+        groups = [self.order[self.starts[v] : self.starts[v] + self.counts[v]] for v in videos]
+        return np.concatenate(groups) if groups else np.zeros(0, np.int64)
+
+    def _batches(self) -> list[list[int]]:
+        flat, size = self._flat(), self.batch_size
+        total = -(-len(flat) // size)
+        usable = total - total % self.world if self.world > 1 else total
+        return [
+            flat[b * size : (b + 1) * size].tolist() for b in range(self.rank, usable, self.world)
+        ]
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self._batches())
 
     def __len__(self) -> int:
-        n = sum(len(v) for v in self.by_video.values())
-        batches = -(-n // self.batch_size)
+        batches = -(-self.size // self.batch_size)
         return (batches - batches % self.world) // self.world if self.world > 1 else batches

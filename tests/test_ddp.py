@@ -1,4 +1,5 @@
-"""Distributed training: a few steps with Lightning's DDP on CPU (2 processes, gloo)."""
+"""Distributed training: a few steps with Lightning's DDP on CPU (2 processes, gloo), both ranks
+reading one memory-mapped question index (its resident memory per process is printed)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,16 @@ SCRIPT = textwrap.dedent(
     trainer.fit(model, dm)
     trainer.validate(model, dm, verbose=False)
     checksum = sum(float(p.detach().double().sum()) for p in model.parameters())
+    index = dm.datasets["train"].examples.records.index
+    with open("/proc/self/maps") as maps:
+        mapped = str(index.file) in maps.read()
+    with open("/proc/self/status") as status:
+        rss = next(int(l.split()[1]) for l in status if l.startswith("VmRSS:")) / 1024
     with open(f"result_{trainer.global_rank}.json", "w") as handle:
         json.dump({
             "rank": trainer.global_rank, "world": trainer.world_size, "steps": trainer.global_step,
             "checksum": checksum, "val_questions": model.sizes["val"]["val"]["acc"],
+            "index": str(index.file), "memmap": index.mapped, "in_maps": mapped, "rss_mib": rss,
         }, handle)
     """
 )
@@ -60,3 +67,10 @@ def test_ddp_two_cpu_processes(tmp_path_factory, tmp_path):
     assert results[0]["checksum"] == pytest.approx(results[1]["checksum"], rel=1e-6)
     # evaluation counts were summed over both processes
     assert results[0]["val_questions"] == results[1]["val_questions"] > 16
+    # both ranks map the one question index file (shared pages), neither holds a copy
+    assert results[0]["index"] == results[1]["index"]
+    assert all(r["memmap"] and r["in_maps"] for r in results)
+    print(
+        "resident per process: "
+        + ", ".join(f"rank {r['rank']} {r['rss_mib']:.0f} MiB" for r in results)
+    )
