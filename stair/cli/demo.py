@@ -2,7 +2,7 @@
 
 Example::
 
-    stair demo                      # the full demo (under 10 minutes on a 2-core CPU)
+    stair demo                      # the full demo (12-13 minutes on a 2-core CPU)
     stair demo --quick              # a small smoke run (tiny dataset, one epoch)
     stair demo --data-root /data    # generate / read the benchmark under /data/synth
     stair demo --json report.json   # also write everything measured as JSON

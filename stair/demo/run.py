@@ -63,7 +63,7 @@ class DemoSettings:
     #: the program generator's config (a ``stair generator fit`` YAML; relative paths are
     #: looked up in the working folder, then in the source tree)
     generator_config: str = "configs/generator_synth.yaml"
-    #: None: the config's (7); the demo's 5 keep it within 10 minutes (README, "The demo")
+    #: None: the config's (7); the demo trains it for 5 (README, "The demo": its time budget)
     generator_epochs: int | None = 5
     walkthroughs: int = 3
     seed: int = 0
