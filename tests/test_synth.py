@@ -13,13 +13,25 @@ import pytest
 
 from stair.cli import main
 from stair.data.datamodule import QADataModule
+from stair.data.dataset import QuestionWriter, iter_questions
 from stair.data.synth.build import SynthConfig, build_synth_dataset
 from stair.data.synth.questions import TEMPLATES, QuestionGenerator
 from stair.data.synth.render import SymbolicRenderConfig
+from stair.data.synth.shapes import compile_by_shape
 from stair.data.synth.splits import SPLITS, SplitConfig
 from stair.data.synth.vocab import DEFAULT_VOCAB
 from stair.data.synth.world import WorldConfig, generate_world
-from stair.programs import compile_program, evaluate, load_scene_graphs
+from stair.programs import (
+    Node,
+    Phrase,
+    ProgramError,
+    VideoInput,
+    compile_program,
+    evaluate,
+    load_scene_graphs,
+    save_scene_graphs,
+)
+from stair.testing.programs import sample_programs
 
 VIDEOS, K, SEED = 60, 10, 7
 
@@ -56,6 +68,51 @@ def test_same_seed_gives_identical_question_files(built, tmp_path):
     assert (built / "scene_graphs.json").read_bytes() == (
         tmp_path / "scene_graphs.json"
     ).read_bytes()
+
+
+def test_files_are_what_the_format_writers_write(built, tmp_path):
+    """The build streams its files; they are byte for byte what QuestionWriter and
+    save_scene_graphs write."""
+    for split in SPLITS:
+        path = built / "questions" / f"{split}.jsonl"
+        with QuestionWriter(tmp_path / path.name) as writer:
+            for record in iter_questions(path):
+                writer.write(record)
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), split
+    save_scene_graphs(load_scene_graphs(built / "scene_graphs.json"), tmp_path / "graphs.json")
+    assert (tmp_path / "graphs.json").read_bytes() == (built / "scene_graphs.json").read_bytes()
+
+
+def _same_tree(a, b) -> bool:
+    """Equal including what equality leaves out: node ids and every origin."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(map(_same_tree, a, b))
+    if isinstance(a, Node):
+        return (a.module, a.switch, a.id, a.origin) == (b.module, b.switch, b.id, b.origin) and (
+            _same_tree(a.args, b.args)
+        )
+    if isinstance(a, Phrase):
+        return (a.text, a.origin) == (b.text, b.origin)
+    if isinstance(a, VideoInput):
+        return a.origin == b.origin
+    return a == b
+
+
+def test_compiling_by_shape_equals_compiling(data):
+    programs = {q.program for s in SPLITS for q in data.records(s)}
+    programs |= {p for _, p in sample_programs(400, seed=3, indirect=0.5)}
+    programs |= {"Exists( cup ,Iterate(video,  Filter(frame, [objects]) ))"}  # odd spacing
+    for program in sorted(programs):
+        ours, theirs = compile_by_shape(program), compile_program(program)
+        assert _same_tree(ours.root, theirs.root) and ours.source == theirs.source, program
+    for bad in ("Exists(cup)", 'Exists("cup", video)', "Frobnicate(cup, video)", "cup", "Exists(,"):
+        with pytest.raises(ProgramError) as expected:
+            compile_program(bad)
+        with pytest.raises(ProgramError) as got:
+            compile_by_shape(bad)
+        assert str(got.value) == str(expected.value), bad
 
 
 def test_another_seed_gives_other_questions(built, tmp_path):

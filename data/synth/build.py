@@ -10,6 +10,12 @@ question generator (one answer balancer per split), and the shards' outputs are 
 order. The shards run in ``workers`` processes, but their boundaries do not depend on the number
 of workers: the same seed and sizes give byte-identical question files with 1 worker or 8.
 
+Memory does not grow with the number of videos: a worker hands back its shard ready to write
+(question lines encoded as :class:`~stair.data.dataset.QuestionWriter` writes them, the scene
+graphs' JSON, the features), at most :data:`AHEAD` shards per worker are under way or waiting,
+and every file is written as the shards arrive (``scene_graphs.json`` too, entry by entry, with
+the bytes of ``stair.programs.save_scene_graphs``). The workers import no torch.
+
 Writing into a folder that already holds a dataset replaces the files listed in
 :mod:`stair.data.dataset` one by one (each atomically); ``meta.json`` is written last, so a
 folder with a ``meta.json`` is complete.
@@ -17,6 +23,8 @@ folder with a ``meta.json`` is complete.
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
 import multiprocessing
 import os
@@ -24,7 +32,8 @@ import random
 import shutil
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from stair.data.dataset import FORMAT, QuestionRecord, QuestionWriter
+from stair.data.dataset import FORMAT, QuestionRecord
 from stair.data.synth.choices import ChoiceMaker
 from stair.data.synth.questions import QuestionGenerator
 from stair.data.synth.render import (
@@ -45,13 +54,13 @@ from stair.data.synth.splits import SPLITS, SplitConfig, assign_videos, held_out
 from stair.data.synth.video import Stage, VideoRenderConfig, render_video
 from stair.data.synth.vocab import DEFAULT_VOCAB, WorldVocabulary
 from stair.data.synth.world import WorldConfig, generate_world
-from stair.files import write_json
-from stair.programs import SceneGraph, save_scene_graphs
+from stair.files import AtomicFile, write_json
 
 log = logging.getLogger(__name__)
 
 RENDERERS = ("symbolic", "video")
 SHARD_VIDEOS = 100  #: videos per shard (a unit of work with its own answer balancers)
+AHEAD = 2  #: shards per worker under way or waiting to be written, at most
 
 
 @dataclass(frozen=True)
@@ -122,13 +131,19 @@ def _discard_store(store_tmp: Path) -> None:
     shutil.rmtree(f"{store_tmp}.parts", ignore_errors=True)
 
 
+def encode_question(record: QuestionRecord) -> str:
+    """The line of ``record`` in a question file, exactly as :class:`QuestionWriter` writes it."""
+    return json.dumps(record.to_json(), separators=(",", ":")) + "\n"
+
+
 @dataclass
 class _Shard:
-    """The output of one shard: scene graphs, questions per split, symbolic features."""
+    """What one shard made, ready to write: question lines per split, each scene graph's
+    ``"id": {...}`` entry of ``scene_graphs.json``, and the symbolic features of each video."""
 
-    graphs: list[SceneGraph]
-    questions: dict[str, list[QuestionRecord]]
-    features: list[np.ndarray]
+    lines: dict[str, list[str]]
+    graphs: list[str]
+    features: list[tuple[str, np.ndarray, np.ndarray, float]]  # id, [T, D], times, fps
 
 
 def _run_shard(
@@ -139,32 +154,64 @@ def _run_shard(
     ids: list[str],
     splits: list[str],
 ) -> _Shard:
-    """Generate videos ``first, first + 1, ...`` (ids ``ids``, splits ``splits``)."""
+    """Generate videos ``first, first + 1, ...`` (ids ``ids``, splits ``splits``).
+
+    The cyclic garbage collector is paused meanwhile and run once at the end: generation makes
+    few reference cycles but many long-lived objects (the compile caches), which it would
+    otherwise scan over and over (about a third of the time).
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _generate_shard(config, vocab, out, first, ids, splits)
+    finally:
+        if paused:
+            gc.enable()
+        gc.collect(1)  # this shard's objects: everything younger than the last collection
+
+
+def _generate_shard(
+    config: SynthConfig,
+    vocab: WorldVocabulary,
+    out: Path,
+    first: int,
+    ids: list[str],
+    splits: list[str],
+) -> _Shard:
     seed, k = config.seed, config.questions_per_video
     generator = QuestionGenerator(
         vocab, max_train_steps=config.splits.max_train_steps, indirect_prob=config.indirect_prob
     )
+    choose = None
+    if config.choices:
+        choose = ChoiceMaker(vocab, config.choices, config.world.max_actions, seed)
     embeddings = None
     if "symbolic" in config.render:
         embeddings = EntityEmbeddings(vocab, config.symbolic.dim, np.random.default_rng([seed, 3]))
     stage = Stage(vocab, config.video.size) if "video" in config.render else None
-    shard = _Shard([], {s: [] for s in SPLITS}, [])
+    shard = _Shard({s: [] for s in SPLITS}, [], [])
     for i, (video_id, split) in enumerate(zip(ids, splits), start=first):
         graph = generate_world(video_id, np.random.default_rng([seed, 1, i]), vocab, config.world)
-        shard.graphs.append(graph)
+        shard.graphs.append(f"{json.dumps(video_id)}: {json.dumps(graph.to_json())}")
         modes = _modes(split, k, config.splits)
         for record in generator.generate(graph, modes, random.Random(f"{seed}/q/{i}")):
-            shard.questions[record.metadata.split].append(record)
+            line = encode_question(record if choose is None else choose(record))
+            shard.lines[record.metadata.split].append(line)
         if embeddings is not None:
             rng = np.random.default_rng([seed, 4, i])
-            shard.features.append(render_features(graph, embeddings, config.symbolic, rng))
+            features = render_features(graph, embeddings, config.symbolic, rng)
+            shard.features.append((video_id, features, timestamps(graph), graph.fps))
         if stage is not None:
             render_video(graph, stage, out / "videos" / f"{video_id}.mp4", config.video)
     return shard
 
 
 def _shards(config: SynthConfig, vocab: WorldVocabulary, out: Path, split_of: dict[str, str]):
-    """The shards' outputs, in order, computed in ``config.workers`` processes."""
+    """The shards' outputs, in order, computed in ``config.workers`` processes.
+
+    At most :data:`AHEAD` shards per worker are under way or waiting to be written, so memory
+    does not grow with the number of videos even when writing falls behind.
+    """
     ids = list(split_of)
     jobs = [
         (config, vocab, out, start, ids[start : start + SHARD_VIDEOS],
@@ -175,11 +222,37 @@ def _shards(config: SynthConfig, vocab: WorldVocabulary, out: Path, split_of: di
     if workers == 1:
         yield from (_run_shard(*job) for job in jobs)
         return
-    import stair.modules  # noqa: F401  (imported once here, shared by the forked workers)
-
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(_run_shard, *zip(*jobs))
+        pending: deque[Future[_Shard]] = deque()
+        for job in jobs:
+            pending.append(pool.submit(_run_shard, *job))
+            if len(pending) >= AHEAD * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+class _SceneGraphFile:
+    """``scene_graphs.json`` written entry by entry: the bytes of
+    ``stair.programs.save_scene_graphs`` without holding every graph (atomic, as it is)."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = AtomicFile(path)
+        self.file.write("{")
+        self.first = True
+
+    def add(self, entries: list[str]) -> None:
+        if entries:
+            self.file.write(("" if self.first else ", ") + ", ".join(entries))
+            self.first = False
+
+    def commit(self) -> None:
+        self.file.write("}\n")
+        self.file.commit()
+
+    def abort(self) -> None:
+        self.file.abort()
 
 
 def build_synth_dataset(
@@ -201,32 +274,28 @@ def build_synth_dataset(
         meta = {"backbone": "symbolic", "dim": config.symbolic.dim, "seed": seed}
         writer = FeatureStoreWriter(store_tmp, meta, commit_every=1 << 30, commit_seconds=1e9)
 
-    graphs: dict[str, SceneGraph] = {}
-    choose = (
-        ChoiceMaker(vocab, config.choices, config.world.max_actions, seed)
-        if config.choices
-        else None
-    )
     bar = tqdm(total=config.videos, desc="synth", unit="video", disable=not progress)
+    sizes = dict.fromkeys(SPLITS, 0)
     with ExitStack() as stack:
-        files = {s: stack.enter_context(QuestionWriter(out / "questions" / f"{s}.jsonl"))
+        files = {s: stack.enter_context(AtomicFile(out / "questions" / f"{s}.jsonl"))
                  for s in SPLITS}  # fmt: skip
+        graphs = _SceneGraphFile(out / "scene_graphs.json")
+        stack.callback(graphs.abort)  # after a commit: nothing to do
         stack.callback(bar.close)
         stack.callback(_discard_store, store_tmp)
         for shard in _shards(config, vocab, out, split_of):
-            for split, records in shard.questions.items():
-                for record in records:
-                    files[split].write(record if choose is None else choose(record))
-            for j, graph in enumerate(shard.graphs):
-                graphs[graph.video_id] = graph
-                if writer is not None:
-                    writer.add(graph.video_id, shard.features[j], timestamps(graph), graph.fps)
+            for split, lines in shard.lines.items():
+                files[split].write("".join(lines))
+                sizes[split] += len(lines)
+            graphs.add(shard.graphs)
+            if writer is not None:
+                for video_id, features, times, fps in shard.features:
+                    writer.add(video_id, features, times, fps)
             bar.update(len(shard.graphs))
         if writer is not None:
             writer.close()
             os.replace(store_tmp, out / "features.h5")
-    sizes = {s: f.count for s, f in files.items()}
-    save_scene_graphs(graphs, out / "scene_graphs.json")
+        graphs.commit()
     vocab_json = {**vocab.to_json(), "answers": answer_vocabulary(vocab, config.world)}
     write_json(out / "vocab.json", vocab_json)
     video_splits = {

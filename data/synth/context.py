@@ -97,12 +97,17 @@ class Context:
     # -- references -----------------------------------------------------------------------------
     def action_ref(self, exclude: frozenset[str] = frozenset()) -> ActionRef | None:
         """An action that happens in the video: named, or (sometimes) referred to indirectly."""
+        facts = self.facts
         if self.coin(self.indirect_prob):
-            refs = [r for r in self.facts.indirect_actions if r.phrase not in exclude]
+            refs = facts.indirect_actions
+            if exclude:
+                refs = [r for r in refs if r.phrase not in exclude]
             if refs:
                 return self.pick(refs)
-        phrases = [p for p in self.facts.phrases if p not in exclude]
-        return self.facts.direct_action(self.pick(phrases)) if phrases else None
+        phrases = facts.phrases
+        if exclude:
+            phrases = [p for p in phrases if p not in exclude]
+        return facts.direct_action(self.pick(phrases)) if phrases else None
 
     def object_ref(self, candidates: set[str], indirect: bool | None = None) -> ObjectRef | None:
         """An object among ``candidates``: named, or referred to indirectly."""

@@ -4,9 +4,10 @@ For each video, :class:`QuestionGenerator` repeatedly picks a template (weighted
 templates behind their share), asks the :class:`AnswerBalancer` which answer it would like, lets
 the template draft a program and its English, then
 
-1. compiles the program (``stair.programs.compile_program``) and counts its steps (modules);
-2. runs the symbolic executor on the video's scene graph: the **answer and every node's gold come
-   from the executor**, never from the template;
+1. compiles the program (by shape, :mod:`.shapes`: the tree ``stair.programs.compile_program``
+   gives) and counts its steps (modules);
+2. runs the symbolic executor on the video's scene graph (once per program and video: drafts
+   recur): the **answer and every node's gold come from the executor**, never from the template;
 3. rejects ill-posed questions: executor ``issues``, no answer, an empty time window anywhere, or
    an indirect reference (a concept in a phrase slot) that does not name exactly one thing;
 4. asks the balancer whether the answer is still welcome.
@@ -21,11 +22,12 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
+from itertools import accumulate
 
 from stair.data.dataset import QuestionMeta, QuestionRecord
 from stair.data.synth.context import Context, Draft, Template
 from stair.data.synth.refs import VideoFacts
+from stair.data.synth.shapes import compile_cached, compile_lazily
 from stair.data.synth.splits import (
     HELD_OUT_FAMILY_TIMES,
     HELD_OUT_PAIRS,
@@ -36,20 +38,15 @@ from stair.data.synth.templates_facts import TEMPLATES as FACT_TEMPLATES
 from stair.data.synth.templates_time import TEMPLATES as TIME_TEMPLATES
 from stair.data.synth.vocab import DEFAULT_VOCAB, WorldVocabulary
 from stair.programs import ModuleTree, Node, SceneGraph, SymbolicResult, VType, evaluate
-from stair.programs import compile_program as _compile
 from stair.programs.symbolic import SymConcept, SymVideo
+
+__all__ = ["TEMPLATES", "AnswerBalancer", "QuestionGenerator", "compile_cached", "well_posed"]
 
 TEMPLATES: tuple[Template, ...] = (*FACT_TEMPLATES, *TIME_TEMPLATES)
 _OTHER = {"yes": "no", "no": "yes", "before": "after", "after": "before"}
 #: target shares of count answers (3 and more are rarer in the worlds)
 _COUNT_SHARES = {"0": 0.25, "1": 0.3, "2": 0.3, "3": 0.15}
 _EFFORT = {"iid": 1, "novel": 2, "more_steps": 4}  # attempts per question, relative
-
-
-@lru_cache(maxsize=32768)
-def compile_cached(program: str) -> ModuleTree:
-    """``compile_program`` with a cache (trees are immutable; many programs recur)."""
-    return _compile(program)
 
 
 class AnswerBalancer:
@@ -66,6 +63,7 @@ class AnswerBalancer:
         self.by_template: dict[str, Counter[str]] = defaultdict(Counter)
         self.by_program: dict[str, Counter[str]] = defaultdict(Counter)
         self.accepted: Counter[str] = Counter()
+        self.version = 0  #: how many answers were accepted (``accepted`` changed)
 
     def want(self, template: Template, rng: random.Random) -> str | None:
         """The answer to steer the next draft of ``template`` towards (None: no preference)."""
@@ -94,6 +92,7 @@ class AnswerBalancer:
                 return False
         counts[answer] += 1
         self.accepted[template.name] += 1
+        self.version += 1
         return True
 
 
@@ -123,6 +122,40 @@ class _Mode:
     count: int
 
 
+class _Candidates:
+    """Templates to pick from, with each one's share of their total weight.
+
+    The pick weights change only when a balancer accepts a question, so the cumulative weights
+    are kept for the balancer (and its version) they were worked out for.
+    """
+
+    def __init__(self, templates: list[Template]) -> None:
+        self.templates = templates
+        weight_sum = sum(t.weight for t in templates)
+        self.shares = [t.weight / weight_sum for t in templates]
+        self._for: tuple[AnswerBalancer, int] | None = None
+        self._cumulative: list[float] = []
+
+    def cumulative(self, bal: AnswerBalancer) -> list[float]:
+        """Cumulative pick weights: weight x (due share / accepted so far), clipped, so that
+        templates behind their share catch up."""
+        if self._for is None or self._for[0] is not bal or self._for[1] != bal.version:
+            counts = [bal.accepted.get(t.name, 0) for t in self.templates]
+            total = sum(counts) + len(self.templates)
+            scores = [
+                t.weight * min(20.0, max(0.05, share * total / (count + 1)))
+                for t, share, count in zip(self.templates, self.shares, counts)
+            ]
+            self._for, self._cumulative = (bal, bal.version), list(accumulate(scores))
+        return self._cumulative
+
+
+#: what a novel question is built around: a held-out (family, time) or relation-object pair
+_HELD_OUT = [("time", h) for h in sorted(HELD_OUT_FAMILY_TIMES)] + [
+    ("pair", h) for h in sorted(HELD_OUT_PAIRS)
+]
+
+
 class QuestionGenerator:
     """Generates the questions of one dataset, video by video, with one balancer per split."""
 
@@ -141,6 +174,12 @@ class QuestionGenerator:
         self.indirect_prob = indirect_prob
         self.balancers: dict[str, AnswerBalancer] = defaultdict(AnswerBalancer)
         self.drafts = self.executed = 0  # statistics: proposals made, programs executed
+        self._every = _Candidates(list(templates))
+        self._of_family = {
+            family: _Candidates([t for t in templates if t.family == family])
+            for family, _ in HELD_OUT_FAMILY_TIMES
+        }
+        self._with_pairs = _Candidates([t for t in templates if t.uses_pairs])
 
     def generate(
         self, graph: SceneGraph, modes: list[tuple[str, str, int]], rng: random.Random
@@ -148,46 +187,43 @@ class QuestionGenerator:
         """Questions about ``graph``: for each ``(mode, split, count)`` up to ``count`` of them."""
         facts = VideoFacts(graph, self.vocab)
         seen: set[str] = set()
+        runs: dict[str, tuple[SymbolicResult, bool]] = {}  # program -> result, well posed
         out: list[QuestionRecord] = []
         for mode in (_Mode(*m) for m in modes):
             for _ in range(mode.count):
-                record = self._one(graph, facts, mode, rng, seen, len(out))
+                record = self._one(graph, facts, mode, rng, seen, runs, len(out))
                 if record is not None:
                     out.append(record)
         return out
 
     def _context(
         self, facts: VideoFacts, mode: _Mode, rng: random.Random
-    ) -> tuple[Context, list[Template]]:
+    ) -> tuple[Context, _Candidates]:
         """The drafting context and candidate templates of one attempt in ``mode``."""
         if mode.name == "novel":
-            kind, held = rng.choice(
-                [("time", h) for h in sorted(HELD_OUT_FAMILY_TIMES)]
-                + [("pair", h) for h in sorted(HELD_OUT_PAIRS)]
-            )
+            kind, held = rng.choice(_HELD_OUT)
             if kind == "time":
                 ctx = Context(facts, rng, indirect_prob=self.indirect_prob, force_time=held[1])
-                return ctx, [t for t in self.templates if t.family == held[0]]
+                return ctx, self._of_family[held[0]]
             ctx = Context(facts, rng, indirect_prob=self.indirect_prob, force_pair=held)
-            return ctx, [t for t in self.templates if t.uses_pairs]
+            return ctx, self._with_pairs
         prob = 0.75 if mode.name == "more_steps" else self.indirect_prob
         ctx = Context(facts, rng, indirect_prob=prob, avoid_pairs=HELD_OUT_PAIRS,
                       avoid_family_times=HELD_OUT_FAMILY_TIMES)  # fmt: skip
-        return ctx, list(self.templates)
+        return ctx, self._every
 
-    def _pick(self, templates: list[Template], bal: AnswerBalancer, rng: random.Random) -> Template:
-        total = sum(bal.accepted[t.name] for t in templates) + len(templates)
-        weight_sum = sum(t.weight for t in templates)
-        # weight x (due share / accepted so far), clipped: templates behind their share catch up
-        due = [t.weight / weight_sum * total / (bal.accepted[t.name] + 1) for t in templates]
-        scores = [t.weight * min(20.0, max(0.05, d)) for t, d in zip(templates, due)]
-        return rng.choices(templates, scores)[0]
+    def _pick(self, candidates: _Candidates, bal: AnswerBalancer, rng: random.Random) -> Template:
+        return rng.choices(candidates.templates, cum_weights=candidates.cumulative(bal))[0]
 
     def _one(
         self, graph: SceneGraph, facts: VideoFacts, mode: _Mode, rng: random.Random,
-        seen: set[str], index: int,
+        seen: set[str], runs: dict[str, tuple[SymbolicResult, bool]], index: int,
     ) -> QuestionRecord | None:  # fmt: skip
-        """One question in ``mode``, or None if no attempt gave a welcome, well-posed one."""
+        """One question in ``mode``, or None if no attempt gave a welcome, well-posed one.
+
+        ``seen``: the programs of the video's questions so far; ``runs``: the executor's result
+        on the video of each program drafted so far (drafts recur), and whether it is well posed.
+        """
         bal = self.balancers[mode.split]
         for _ in range(self.attempts * _EFFORT[mode.name]):
             ctx, candidates = self._context(facts, mode, rng)
@@ -199,13 +235,18 @@ class QuestionGenerator:
             comps = composition_strings(template.family, draft.time_expr, draft.pairs)
             if is_novel(comps) != (mode.name == "novel"):
                 continue
-            tree = compile_cached(draft.program)
-            steps = len(tree)
+            compiled = compile_lazily(draft.program)
+            steps = compiled.steps
             if (steps > self.max_train_steps) != (mode.name == "more_steps"):
                 continue
             self.executed += 1
-            result = evaluate(tree, graph)
-            if not well_posed(tree, result):
+            run = runs.get(draft.program)
+            if run is None:
+                tree = compiled.tree
+                result = evaluate(tree, graph)
+                run = runs[draft.program] = (result, well_posed(tree, result))
+            result, ok = run
+            if not ok:
                 continue
             if not bal.accept(template, draft.program, result.answer):  # type: ignore[arg-type]
                 continue

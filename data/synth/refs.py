@@ -17,8 +17,11 @@ object name or "the thing they were R first/last" (``IterateUntil``). A :class:`
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from stair.data.synth.vocab import WorldVocabulary
 from stair.programs import SceneGraph
@@ -29,12 +32,12 @@ SUBTRACT = "Subtract(Query(end, action), Query(start, action))"
 
 
 def mask_and(a: Mask, b: Mask) -> Mask:
-    return tuple(x and y for x, y in zip(a, b))
+    return tuple(map(operator.and_, a, b))
 
 
 def runs(mask: Mask) -> int:
     """Number of maximal runs of True (separate occurrences)."""
-    return sum(1 for i, on in enumerate(mask) if on and (i == 0 or not mask[i - 1]))
+    return sum(map(operator.gt, mask, (False, *mask[:-1])))
 
 
 @dataclass(frozen=True)
@@ -79,17 +82,22 @@ class TimeExpr:
 
 
 class VideoFacts:
-    """Per-frame sets and per-action masks of one scene graph, for steering proposals."""
+    """Per-frame sets and per-action masks of one scene graph, for steering proposals.
+
+    Templates ask the same questions of a video many times (the same windows recur across its
+    drafts), so the answers are kept per window; the sets returned are frozen.
+    """
 
     def __init__(self, graph: SceneGraph, vocab: WorldVocabulary) -> None:
         self.graph, self.vocab = graph, vocab
         self.n = n = graph.num_frames
         self.full: Mask = (True,) * n
+        self.empty: Mask = (False,) * n
         self.objects = [f.objects for f in graph.frames]
         self.pairs = [f.relations for f in graph.frames]
         self.masks: dict[str, Mask] = {}
         for act in graph.actions:
-            old = self.masks.get(act.phrase, (False,) * n)
+            old = self.masks.get(act.phrase, self.empty)
             self.masks[act.phrase] = tuple(old[f] or act.start <= f < act.end for f in range(n))
         self.phrases = sorted(self.masks)
         #: relation -> the frames where it holds with some object
@@ -97,27 +105,69 @@ class VideoFacts:
         for f, pairs in enumerate(self.pairs):
             for relation in sorted({r for r, _ in pairs}):
                 self.relation_frames.setdefault(relation, []).append(f)
+        self._memo: dict[tuple, object] = {}  # (question, arguments...) -> answer
+        self._direct: dict[str, ActionRef] = {}
+
+    def _cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """The memoised answer to ``key`` (computed by ``compute`` the first time)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
 
     def mask_of(self, phrase: str) -> Mask:
-        return self.masks.get(phrase, (False,) * self.n)
+        return self.masks.get(phrase, self.empty)
 
-    def objects_in(self, window: Mask) -> set[str]:
-        return {o for f, on in enumerate(window) if on for o in self.objects[f]}
+    def objects_in(self, window: Mask) -> frozenset[str]:
+        def compute() -> frozenset[str]:
+            return frozenset(o for f, on in enumerate(window) if on for o in self.objects[f])
 
-    def pairs_in(self, window: Mask) -> set[tuple[str, str]]:
-        return {p for f, on in enumerate(window) if on for p in self.pairs[f]}
+        return self._cached(("objects", window), compute)
 
-    def related_in(self, relation: str, window: Mask) -> set[str]:
-        return {o for r, o in self.pairs_in(window) if r == relation}
+    def pairs_in(self, window: Mask) -> frozenset[tuple[str, str]]:
+        def compute() -> frozenset[tuple[str, str]]:
+            return frozenset(p for f, on in enumerate(window) if on for p in self.pairs[f])
 
-    def actions_in(self, window: Mask) -> set[str]:
-        return {p for p, m in self.masks.items() if any(mask_and(m, window))}
+        return self._cached(("pairs", window), compute)
+
+    def related_in(self, relation: str, window: Mask) -> frozenset[str]:
+        def compute() -> frozenset[str]:
+            return frozenset(o for r, o in self.pairs_in(window) if r == relation)
+
+        return self._cached(("related", relation, window), compute)
+
+    def actions_in(self, window: Mask) -> frozenset[str]:
+        def compute() -> frozenset[str]:
+            return frozenset(p for p, m in self.masks.items() if any(mask_and(m, window)))
+
+        return self._cached(("actions", window), compute)
 
     def count_in(self, phrase: str, window: Mask) -> int:
-        return runs(mask_and(self.mask_of(phrase), window))
+        mask = self.masks.get(phrase)
+        if mask is None:
+            return 0
+        return self._cached(("count", phrase, window), lambda: runs(mask_and(mask, window)))
+
+    def by_count(self, window: Mask, exclude: frozenset[str]) -> dict[int, list[str]]:
+        """Count in ``window`` -> the vocabulary's actions (but ``exclude``) with that count, in
+        vocabulary order; counts in order of first appearance (do not modify the result)."""
+
+        def compute() -> dict[int, list[str]]:
+            out: dict[int, list[str]] = {}
+            for action in self.vocab.actions:
+                if action.phrase not in exclude:
+                    out.setdefault(self.count_in(action.phrase, window), []).append(action.phrase)
+            return out
+
+        return self._cached(("by_count", window, exclude), compute)
 
     def duration(self, phrase: str, window: Mask = ()) -> int:
-        return sum(mask_and(self.mask_of(phrase), window or self.full))
+        mask = self.masks.get(phrase)
+        if mask is None:
+            return 0
+        window = window or self.full
+        return self._cached(("duration", phrase, window), lambda: sum(mask_and(mask, window)))
 
     def extreme_action(self, extreme: str, window: Mask) -> str | None:
         """The unique longest (``max``) / shortest (``min``) action under way in ``window``."""
@@ -128,33 +178,44 @@ class VideoFacts:
         winners = [p for p, d in durations.items() if d == best]
         return winners[0] if len(winners) == 1 else None
 
-    def first_last(self, relation: str, direction: str, window: Mask) -> set[str]:
+    def first_last(self, relation: str, direction: str, window: Mask) -> frozenset[str]:
         """Objects ``relation``-ed at the first (forward) / last (backward) frame it holds."""
+        key = ("first_last", relation, direction, window)
+        return self._cached(key, lambda: self._first_last(relation, direction, window))
+
+    def _first_last(self, relation: str, direction: str, window: Mask) -> frozenset[str]:
         hits = [f for f in self.relation_frames.get(relation, ()) if window[f]]
         if not hits:
-            return set()
+            return frozenset()
         f = hits[0] if direction == "forward" else hits[-1]
-        return {o for r, o in self.pairs[f] if r == relation}
+        return frozenset(o for r, o in self.pairs[f] if r == relation)
 
     def window(self, kind: str, anchors: tuple[ActionRef, ...]) -> Mask:
         """The frames a time expression keeps (all False when it is empty or ill-formed)."""
         if kind == "video":
             return self.full
-        hits = [[f for f in range(self.n) if a.mask[f]] for a in anchors]
+        masks = tuple(a.mask for a in anchors)
+        return self._cached(("window", kind, masks), lambda: self._window(kind, masks))
+
+    def _window(self, kind: str, masks: tuple[Mask, ...]) -> Mask:
+        hits = [[f for f in range(self.n) if mask[f]] for mask in masks]
         if not all(hits):
-            return (False,) * self.n
+            return self.empty
         first, last = hits[0][0], hits[0][-1]
         if kind == "before":
             return tuple(f < first for f in range(self.n))
         if kind == "after":
             return tuple(f > last for f in range(self.n))
         if kind == "while":
-            return anchors[0].mask
+            return masks[0]
         return tuple(last < f < hits[1][0] for f in range(self.n))
 
     # -- references -----------------------------------------------------------------------------
     def direct_action(self, phrase: str) -> ActionRef:
-        return ActionRef(phrase, phrase, phrase, self.mask_of(phrase))
+        ref = self._direct.get(phrase)
+        if ref is None:
+            ref = self._direct[phrase] = ActionRef(phrase, phrase, phrase, self.mask_of(phrase))
+        return ref
 
     @cached_property
     def object_refs(self) -> list[ObjectRef]:

@@ -75,9 +75,11 @@ def held_out_strings() -> list[str]:
     return times + pairs
 
 
+_HELD = frozenset(held_out_strings())
+
+
 def is_novel(compositions: list[str]) -> bool:
-    held = set(held_out_strings())
-    return any(c in held for c in compositions)
+    return any(c in _HELD for c in compositions)
 
 
 def assign_videos(

@@ -193,11 +193,7 @@ def count(ctx: Context, tpl: Template, want: str | None) -> Draft | None:
     if t is None:
         return None
     facts = ctx.facts
-    anchors = {a.phrase for a in t.anchors}
-    phrases = [a.phrase for a in facts.vocab.actions if a.phrase not in anchors]
-    by_count: dict[int, list[str]] = {}
-    for phrase in phrases:
-        by_count.setdefault(facts.count_in(phrase, t.window), []).append(phrase)
+    by_count = facts.by_count(t.window, frozenset(a.phrase for a in t.anchors))
     target = int(want) if want is not None and want.isdigit() else None
     if target not in by_count:  # not possible here: any count that is (0 always is)
         target = ctx.pick(sorted(by_count))
