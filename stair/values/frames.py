@@ -127,6 +127,11 @@ class Video(_OverTime):
         """The window weights with padded frames zeroed, ``[B, T]``."""
         return torch.where(self.mask, self.weights, 0)
 
+    @property
+    def per_frame(self) -> Tensor:
+        """The per-frame values a reading looks at: the focus window."""
+        return self.focus
+
     def loss(
         self, gold: Tensor, concepts: ConceptSpace | None = None, option: Tensor | None = None
     ) -> Tensor:
@@ -166,6 +171,11 @@ class Frames(_OverTime):
         """The probabilities with padded frames zeroed, ``[B, T]``."""
         return torch.where(self.mask, self.probs, 0)
 
+    @property
+    def per_frame(self) -> Tensor:
+        """The per-frame values a reading looks at: the probabilities."""
+        return self.masked
+
     def loss(
         self, gold: Tensor, concepts: ConceptSpace | None = None, option: Tensor | None = None
     ) -> Tensor:
@@ -199,21 +209,20 @@ class _OneFrame:
     the per-frame BCE of the base type.
     """
 
-    def _per_frame(self) -> Tensor:
-        raise NotImplementedError
+    per_frame: Tensor  # the values read: Frames.masked, Video.focus
 
     def judge(
         self, gold: Tensor, concepts: ConceptSpace | None = None, switch: Switch | None = None
     ) -> dict[str, Tensor]:
         """``iou`` of the peak reading with the gold frames."""
-        values = self._per_frame()
+        values = self.per_frame
         return _iou(peak_reading(values, self.mask).to(values.dtype), gold, self.mask)
 
     def explain(
         self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
     ) -> dict[str, Any]:
         out = super().explain(index, time, concepts)  # type: ignore[misc]
-        real = self._per_frame()[index][self.mask[index]].detach().float()
+        real = self.per_frame[index][self.mask[index]].detach().float()
         out.update(shown_spans(real, time, peak_reading(real, torch.ones_like(real).bool())))
         out["reading"] = "peak"
         out["mass"] = round(float(real.sum()), 4)
@@ -226,15 +235,9 @@ class Moment(_OneFrame, Frames):
     read by its peak (:class:`_OneFrame`). A ``Frames`` to the language and to the modules that
     read it."""
 
-    def _per_frame(self) -> Tensor:
-        return self.masked
-
 
 @dataclass(frozen=True, eq=False)
 class MomentVideo(_OneFrame, Video):
     """A video focused on one frame (``AttnVideo`` on ``Relate``'s pick, the only way programs
     use it): the window is a distribution over the frames, read by its peak
     (:class:`_OneFrame`). A ``Video`` to the language and to the modules that read it."""
-
-    def _per_frame(self) -> Tensor:
-        return self.focus
