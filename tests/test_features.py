@@ -8,15 +8,7 @@ import torch
 import torchvision
 
 from stair.data.video.backbone import FeatureExtractor, FeatureModelError, is_video_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny inputs: one thread is as fast, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.tiny_synth import one_torch_thread  # noqa: F401  (one torch thread)
 
 
 def frames(t: int = 5, h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
 
 import stair.data.video.backbone
 from stair.cli import main
@@ -30,15 +29,7 @@ from stair.data.video.store import FeatureStore, FeatureStoreWriter, parts_dir, 
 from stair.data.video.writer import write_mp4
 from stair.errors import StairError
 from stair.files import lock
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny inputs: one thread is as fast, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.tiny_synth import one_torch_thread  # noqa: F401  (one torch thread)
 
 
 @pytest.fixture(autouse=True)
