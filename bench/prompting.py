@@ -12,7 +12,7 @@ prompts' mean length (words, tokens) and the encoder's throughput (tokens/s). Th
 Usage::
 
     python bench/prompting.py --data datasets/synth --nmn models/synth/nmn.ckpt \
-        [--baseline models/synth/baseline.ckpt] [--limit 4000] [--epochs 6]
+        [--baseline models/synth/baseline.ckpt] [--limit 600] [--train-limit 3000] [--epochs 6]
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--preset", default="all", choices=sorted(PRESETS))
     parser.add_argument("--budget", type=int, default=96, help="words per prompt")
     parser.add_argument("--limit", type=int, help="questions per split at most")
+    parser.add_argument("--train-limit", type=int,
+                        help="training questions at most (default: --limit)")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -86,7 +88,8 @@ def main() -> None:
     splits = ["train", "val", *[s for s in data.test_splits if ":" not in s]]
     rows, nmn = {}, {}
     for split in splits:
-        rows[split], nmn[split] = examples(lit, data, split, options, args.limit)
+        limit = args.train_limit if split == "train" and args.train_limit else args.limit
+        rows[split], nmn[split] = examples(lit, data, split, options, limit)
     bare = {s: [replace(e, prompt="") for e in r] for s, r in rows.items()}
     with_prompts, trainer = fit(rows["train"], args.epochs, args.encoder, args.seed)
     tick = time.perf_counter()

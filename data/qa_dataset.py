@@ -52,6 +52,9 @@ class QAExample:
     metadata: dict[str, Any]
     #: the candidate answers of a multiple-choice question (empty: a global answer vocabulary)
     options: tuple[str, ...] = ()
+    #: what :class:`Collate` read from ``golds`` for this example, kept for the next epoch (it
+    #: lives as long as the example: a held example reads its golds once)
+    read: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 class ProgramCache:
@@ -230,6 +233,7 @@ class Collate:
     ) -> None:
         self.store, self.words, self.concepts = store, words, concepts
         self.graph_times = graph_times or {}
+        self._token = object()  # this collation's key in the examples' ``read`` caches
 
     def __call__(self, examples: Sequence[QAExample]) -> QABatch:
         video_ids = list(dict.fromkeys(e.video_id for e in examples))
@@ -265,9 +269,15 @@ class Collate:
                 options.append({})
                 continue
             n = lengths[row[e.video_id]]
-            context = GoldContext(n, self.concepts, maps[e.video_id], length=t_max)
-            golds.append(tree_golds(e.tree, e.golds, context))
-            options.append(choose_options(e.tree, e.golds))
+            key = (self._token, n, t_max)  # what the gold tensors depend on besides the example
+            read = e.read.get(key)
+            if read is None:
+                context = GoldContext(n, self.concepts, maps[e.video_id], length=t_max)
+                read = e.read[key] = (
+                    tree_golds(e.tree, e.golds, context), choose_options(e.tree, e.golds)
+                )
+            golds.append(read[0])
+            options.append(read[1])
 
         candidates = None
         if any(e.options for e in examples):

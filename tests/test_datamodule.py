@@ -56,6 +56,23 @@ def test_vocabularies_and_batches(synth):
     assert nonempty > 0
 
 
+def test_held_examples_read_their_golds_once(synth):
+    dm = QADataModule(str(synth), batch_size=16)
+    dm.setup("fit")
+    examples = [dm.datasets["train"][i] for i in range(12)]
+    first, again = dm.collate(examples), dm.collate(examples)
+    # the second epoch reuses the tensors read the first time
+    assert all(a[k] is b[k] for a, b in zip(first.golds, again.golds) for k in a)
+    assert first.options == again.options
+    # another collation (e.g. other concepts) reads them anew, to the same values
+    other = QADataModule(str(synth), batch_size=16)
+    other.setup("fit")
+    fresh = other.collate(examples)
+    for a, b in zip(first.golds, fresh.golds):
+        assert a.keys() == b.keys()
+        assert all(a[k] is not b[k] and torch.equal(a[k], b[k]) for k in a)
+
+
 def test_questions_of_a_video_share_its_encoding(synth):
     dm = QADataModule(str(synth), batch_size=16)
     dm.setup("fit")

@@ -201,6 +201,8 @@ def train_generator(
     }
     if settings.generator_epochs is not None:
         options["max_epochs"] = settings.generator_epochs
+    # the demo reports the last validation only (the NMN's trainer does the same)
+    options["check_val_every_n_epoch"] = options.get("max_epochs", 1)
     options.update(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                    enable_model_summary=False, enable_progress_bar=progress)  # fmt: skip
     data = GeneratorDataModule(**{**config.get("data", {}), "data_dir": data_dir})
