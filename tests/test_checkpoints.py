@@ -101,6 +101,18 @@ def test_cli_test_ckpt_path_refuses_a_malicious_checkpoint(evil, unsafe_env, tmp
     assert not marker.exists()
 
 
+def test_cli_test_refuses_weights_of_other_vocabularies(real_ckpt, tmp_path_factory, tmp_path,
+                                                       monkeypatch, capsys):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    data = tiny_root(tmp_path_factory) / "synth_quick"
+    args = ["test", f"--data.data_dir={data}", "--model.network.hidden=16", "--trainer.logger=false",
+            "--trainer.limit_test_batches=1", f"--ckpt_path={real_ckpt}"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {real_ckpt}: it was trained with other words" in err
+    assert "stair audit" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [

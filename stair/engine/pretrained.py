@@ -30,7 +30,12 @@ from stair.errors import StairError
 
 def model_folder(path: str | os.PathLike) -> str:
     """The model folder ``path`` names: itself, or for ``package:NAME/SUB`` the folder ``SUB``
-    of the installed package ``NAME``."""
+    of the installed package ``NAME``. (Every loader asks for its folder here first, so this is
+    also where ``transformers``' per-weight loading bar is turned off: a local folder loads at
+    once, and the bar only clutters ``stair fit``'s output.)"""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     text = str(path)
     if not text.startswith("package:"):
         return text

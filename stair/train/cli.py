@@ -64,6 +64,7 @@ def quiet_lightning(level: int = logging.INFO) -> None:
         r".*isinstance\(treespec, LeafSpec\)",  # Lightning's own use of a torch API
         r"LightningCLI's args parameter",  # `stair fit ...` hands its arguments on, on purpose
         r"The dirpath has changed from",  # testing a checkpoint saved elsewhere: nothing lost
+        r"Found \d+ module\(s\) in eval mode",  # a frozen pretrained encoder, on purpose
     ):
         warnings.filterwarnings("ignore", message=message)
 

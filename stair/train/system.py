@@ -47,6 +47,7 @@ from stair.engine.metrics import (
 )
 from stair.engine.model import ModelOutput, STAIRModel
 from stair.engine.network import DEFAULT_NETWORK, Network
+from stair.errors import CheckpointError
 
 Architecture = Literal["stair", "baseline"]
 log = logging.getLogger(__name__)
@@ -124,6 +125,24 @@ class LitSTAIR(L.LightningModule):
         """The module saved at ``checkpoint_path``, read without running code from the file
         (:func:`~stair.checkpoints.load_lightning`); a bad file raises ``CheckpointError``."""
         return load_lightning(super().load_from_checkpoint, checkpoint_path, map_location, **kwargs)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse weights trained on other vocabularies than this module's (``stair test
+        --ckpt_path`` builds the module from the data's): their rows would mean other words,
+        concepts or answers, or not fit at all."""
+        saved = (checkpoint.get("hyper_parameters") or {}).get("vocabularies") or {}
+        mine = self.hparams["vocabularies"]
+        for key in ("words", "concepts", "answers"):
+            if key in saved and key in mine and list(saved[key]) != list(mine[key]):
+                trainer = self._trainer
+                path = getattr(trainer, "ckpt_path", None) if trainer is not None else None
+                raise CheckpointError(
+                    path or "the checkpoint",
+                    f"it was trained with other {key} ({len(saved[key])}) than these data give "
+                    f"({len(mine[key])}); evaluate it with the data settings it was trained "
+                    "with (e.g. without --data.synonyms), or with `stair audit`, which reads "
+                    "the data with the checkpoint's own vocabularies",
+                )
 
     def forward(self, batch: QABatch) -> ModelOutput:
         return self.model(batch)
