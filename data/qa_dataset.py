@@ -274,7 +274,8 @@ class Collate:
             if read is None:
                 context = GoldContext(n, self.concepts, maps[e.video_id], length=t_max)
                 read = e.read[key] = (
-                    tree_golds(e.tree, e.golds, context), choose_options(e.tree, e.golds)
+                    tree_golds(e.tree, e.golds, context),
+                    choose_options(e.tree, e.golds),
                 )
             golds.append(read[0])
             options.append(read[1])
