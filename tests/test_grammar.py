@@ -215,9 +215,35 @@ def test_allowed_sets_mark_each_gold_position(parts):
     table = sets.table()
     assert all(table[r, t] for r, t in zip(rows, target))
     assert table[0].all() and len({c[1] for c in contexts}) > 3
-    assert contexts[0] == (0, grammar.root, -1)  # the root slot
+    assert contexts[0] == (0, grammar.root, -1, 0)  # the root slot
     assert contexts[2][0] == 2  # inside the phrase of Exists's first slot
-    assert contexts[-1] == (3, -1, -1)  # EOS: the end
+    assert contexts[-1] == (3, -1, -1, 0)  # EOS: the end
+
+
+def test_contexts_count_the_time_windows_a_token_is_inside(parts):
+    tokenizer, grammar, trees = parts
+    sets = AllowedSets(grammar, len(tokenizer))
+    # Exists(phone, Filter(Temporal[before](video, Localize(video, "opening a door"))))
+    words = tokenizer.words(QUESTIONS[0])
+    tokens = to_target(trees[0], words)
+    _, contexts = sets.rows(tokenizer.encode_target(tokens), len(words))
+    scopes = dict(zip(range(len(tokens)), (c[3] for c in contexts)))
+    window = tokens.index("Temporal[before]")
+    anchor = tokens.index("Localize")
+    assert scopes[window] == 0  # the window itself is not inside one
+    assert all(scopes[i] == 1 for i in range(window + 1, anchor + 4))  # its arguments are
+    assert scopes[len(tokens) - 1] == 0  # the window's empty second anchor closes it
+
+
+def test_generators_saved_before_scopes_ignore_them():
+    from stair.generator.model import ContextEmbedding
+
+    old, new = ContextEmbedding(5, 8, scopes=False), ContextEmbedding(5, 8)
+    assert not hasattr(old, "scopes") and "scopes.weight" in new.state_dict()
+    new.scopes.weight.data.normal_()
+    contexts = torch.tensor([[0, 1, -1, 0], [0, 1, -1, 2]])
+    assert torch.equal(old(contexts)[0], old(contexts)[1])
+    assert not torch.equal(new(contexts)[0], new(contexts)[1])
 
 
 def test_slot_names_say_which_argument_a_position_fills(parts):

@@ -47,7 +47,7 @@ class _Stepper:
             grammar.context(self.constraint.state(self.qlens[r // per], tuple(row)))
             for r, row in enumerate(seqs[:, 1:].tolist())
         ]
-        context = torch.tensor(contexts, device=seqs.device)[:, None, :]  # (R, 1, 3)
+        context = torch.tensor(contexts, device=seqs.device)[:, None, :]  # (R, 1, 4)
         embeds = self.generator.decoder_embed(seqs[:, -1:], context)
         out = self.generator.model(
             encoder_outputs=BaseModelOutput(last_hidden_state=self.states),

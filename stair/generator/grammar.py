@@ -37,6 +37,9 @@ Frame = tuple
 State = tuple[tuple[Frame, ...], int]  # (stack, need); need -1 marks a finished sequence
 Move = tuple[tuple[Frame, ...], int]  # (frames replacing the top, their need)
 INF = 1 << 20
+#: modules whose arguments open a scope that :meth:`ProgramGrammar.context` counts
+SCOPE_MODULES = frozenset({"Temporal"})
+MAX_SCOPES = 3
 
 
 @dataclass(frozen=True)
@@ -78,14 +81,19 @@ class ProgramGrammar:
         self._slots: list[_Slot] = []
         self._label_slots: dict[int, tuple[int, ...]] = {}  # label id -> slot ids
         self._returns: dict[int, VType] = {}
+        #: the last slot of each scope module (a time window): pending on the stack while an
+        #: earlier argument of that node is written (see :meth:`context`)
+        scope_ends: set[int] = set()
         for module, sig in signatures.items():
             switches = [None] if sig.switch is None else list(sig.switch)
             for switch in switches:
                 label = module if switch is None else f"{module}[{switch.value}]"
                 self._returns[vocab[label]] = sig.returns
-                self._label_slots[vocab[label]] = tuple(
-                    self._slot(label, i, p, switch) for i, p in enumerate(sig.params)
-                )
+                slots = tuple(self._slot(label, i, p, switch) for i, p in enumerate(sig.params))
+                self._label_slots[vocab[label]] = slots
+                if module in SCOPE_MODULES and len(slots) > 1:
+                    scope_ends.add(slots[-1])
+        self._scope_ends = frozenset(scope_ends)
         self.root = self._intern_slot(_Slot(inventory.roots(), modules_only=True, key="root"))
         self._minlen = {copy: self._fixpoint(copy) for copy in (True, False)}
         self._moves: dict[tuple[Frame, int], dict[int, Move]] = {}
@@ -247,25 +255,31 @@ class ProgramGrammar:
         """Distinct argument slots (each slot of each module label, and the root)."""
         return len(self._slots)
 
-    def context(self, state: State) -> tuple[int, int, int]:
-        """Where the next token goes: ``(mode, slot, parent slot)``.
+    def context(self, state: State) -> tuple[int, int, int, int]:
+        """Where the next token goes: ``(mode, slot, parent slot, scopes)``.
 
         ``mode``: 0 a slot's value, 1 inside a ``[...]`` list, 2 inside a phrase, 3 the end;
         ``slot``: the argument slot being filled (-1 at the end); ``parent slot``: the slot the
-        node owning it fills (-1 for the root's arguments and at the end). The generator feeds
-        this to its decoder next to the previous token (as syntax-directed decoders do).
+        node owning it fills (-1 for the root's arguments and at the end); ``scopes``: how many
+        time windows (:data:`SCOPE_MODULES`) the token is inside the anchor of, at most
+        :data:`MAX_SCOPES` -- the frames still waiting for a window's last argument. Unlike an
+        absolute depth it does not grow with a longer program: it tells "the relation query of
+        the indirect reference inside a window" from "the question's own relation query, over
+        that window", which share every other part of their context. The generator feeds this
+        to its decoder next to the previous token (as syntax-directed decoders do).
         """
         stack = state[0]
         if not stack:
-            return 3, -1, -1
+            return 3, -1, -1, 0
         top = stack[-1]
         mode = {"S": 0, "L": 1}.get(top[0], 2)
-        return mode, top[-2], top[-1]
+        scopes = sum(1 for frame in stack[:-1] if frame[-2] in self._scope_ends)
+        return mode, top[-2], top[-1], min(scopes, MAX_SCOPES)
 
-    def slot_name(self, context: tuple[int, int, int]) -> str:
+    def slot_name(self, context: tuple[int, ...]) -> str:
         """A :meth:`context` as text: the slot's ``Label/index`` (``root`` for the root), with
         `` list`` inside its ``[...]`` and `` phrase`` inside its phrase; ``end`` at the end."""
-        mode, slot, _ = context
+        mode, slot = context[:2]
         if mode == 3:
             return "end"
         return self._slots[slot].key + {0: "", 1: " list", 2: " phrase"}[mode]

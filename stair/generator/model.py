@@ -32,7 +32,7 @@ from transformers.modeling_outputs import Seq2SeqLMOutput
 
 from stair.files import replacing, write_json
 from stair.generator.decode import decode
-from stair.generator.grammar import ProgramGrammar
+from stair.generator.grammar import MAX_SCOPES, ProgramGrammar
 from stair.generator.pointer import CopyHead
 from stair.generator.target import PhraseInventory, from_target
 from stair.generator.tokenizer import GeneratorTokenizer
@@ -84,20 +84,28 @@ class GeneratedProgram:
 
 
 class ContextEmbedding(nn.Module):
-    """Embeds a grammar context ``(mode, slot, parent slot)`` as the sum of three vectors."""
+    """Embeds a grammar context ``(mode, slot, parent slot, scopes)`` as a sum of vectors; with
+    ``scopes=False`` (generators saved before scopes were read) the fourth part is ignored."""
 
-    def __init__(self, num_slots: int, width: int) -> None:
+    def __init__(self, num_slots: int, width: int, scopes: bool = True) -> None:
         super().__init__()
         self.mode = nn.Embedding(4, width)
         self.slot = nn.Embedding(num_slots + 1, width)
         self.parent = nn.Embedding(num_slots + 1, width)
-        for table in (self.mode, self.slot, self.parent):
+        tables = [self.mode, self.slot, self.parent]
+        if scopes:
+            self.scopes = nn.Embedding(MAX_SCOPES + 1, width)
+            tables.append(self.scopes)
+        for table in tables:
             nn.init.zeros_(table.weight)  # start as a plain seq2seq model
 
     def forward(self, contexts: torch.Tensor) -> torch.Tensor:
-        """``(..., 3)`` int contexts -> ``(..., width)``; slot ids -1 (none) use row 0."""
-        mode, slot, parent = contexts.unbind(-1)
-        return self.mode(mode) + self.slot(slot + 1) + self.parent(parent + 1)
+        """``(..., 4)`` int contexts -> ``(..., width)``; slot ids -1 (none) use row 0."""
+        mode, slot, parent, scopes = contexts.unbind(-1)
+        out = self.mode(mode) + self.slot(slot + 1) + self.parent(parent + 1)
+        if hasattr(self, "scopes"):
+            out = out + self.scopes(scopes)
+        return out
 
 
 class ProgramGenerator(nn.Module):
@@ -113,10 +121,11 @@ class ProgramGenerator(nn.Module):
         tokenizer: GeneratorTokenizer,
         inventory: PhraseInventory,
         max_new_tokens: int = 192,
+        scopes: bool = True,
     ) -> None:
         super().__init__()
         self.model, self.tokenizer, self.inventory = model, tokenizer, inventory
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens, self.scopes = max_new_tokens, scopes
         for cfg in (model.config, model.generation_config):
             cfg.pad_token_id, cfg.eos_token_id = tokenizer.pad_id, tokenizer.eos_id
             cfg.decoder_start_token_id = tokenizer.pad_id
@@ -126,7 +135,7 @@ class ProgramGenerator(nn.Module):
         width = model.get_input_embeddings().embedding_dim
         self.copy = CopyHead(width, tokenizer.first_marker, tokenizer.max_words)
         self.copy.attach(model)
-        self.contexts = ContextEmbedding(self.grammar.num_slots, width)
+        self.contexts = ContextEmbedding(self.grammar.num_slots, width, scopes)
 
     # -- embeddings and the teacher-forced pass ---------------------------------------------------
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -138,7 +147,7 @@ class ProgramGenerator(nn.Module):
         return table(input_ids) + markers * is_word.unsqueeze(-1)
 
     def decoder_embed(self, tokens: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
-        """Decoder inputs ``(B, L, D)``: previous tokens ``(B, L)`` plus contexts ``(B, L, 3)``."""
+        """Decoder inputs ``(B, L, D)``: previous tokens ``(B, L)`` plus contexts ``(B, L, 4)``."""
         return self.model.get_input_embeddings()(tokens) + self.contexts(contexts)
 
     def forward(
@@ -208,7 +217,8 @@ class ProgramGenerator(nn.Module):
     # -- persistence ------------------------------------------------------------------------------
     def settings(self) -> dict:
         """What, next to the model and tokenizer, a saved generator holds."""
-        return {"inventory": self.inventory.to_json(), "max_new_tokens": self.max_new_tokens}
+        return {"inventory": self.inventory.to_json(), "max_new_tokens": self.max_new_tokens,
+                "scopes": self.scopes}  # fmt: skip
 
     def save(self, folder: str | Path) -> None:
         """Write ``save_pretrained`` files, ``tokenizer.json``, the head and, last (so that a save
@@ -230,7 +240,7 @@ class ProgramGenerator(nn.Module):
         tokenizer = GeneratorTokenizer.load(str(folder / "tokenizer.json"))
         model = AutoModelForSeq2SeqLM.from_pretrained(folder)
         generator = cls(model, tokenizer, PhraseInventory.from_json(settings["inventory"]),
-                        settings["max_new_tokens"])  # fmt: skip
+                        settings["max_new_tokens"], settings.get("scopes", False))  # fmt: skip
         head = torch.load(folder / "generator_head.pt", weights_only=True)
         own = [k for k in generator.state_dict() if not k.startswith("model.")]
         missing = [k for k in own if k not in head]
@@ -246,4 +256,5 @@ class ProgramGenerator(nn.Module):
         model = AutoModelForSeq2SeqLM.from_config(model_config)
         inventory = PhraseInventory.from_json(settings["inventory"])
         tokenizer = GeneratorTokenizer.from_str(tokenizer_json)
-        return cls(model, tokenizer, inventory, settings["max_new_tokens"])
+        return cls(model, tokenizer, inventory, settings["max_new_tokens"],
+                   settings.get("scopes", False))  # fmt: skip

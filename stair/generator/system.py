@@ -56,6 +56,8 @@ class GeneratorLit(LightningModule):
         masked_loss: softmax over the grammar's allowed tokens only (else over all tokens).
         max_new_tokens: longest program the decoder may produce (EOS included).
         num_beams: beam width of test decoding (1: greedy).
+        scopes: the decoder also reads how many time windows each token is inside the anchor of
+            (:meth:`~stair.generator.grammar.ProgramGrammar.context`).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class GeneratorLit(LightningModule):
         masked_loss: bool = True,
         max_new_tokens: int = 192,
         num_beams: int = 1,
+        scopes: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -94,7 +97,8 @@ class GeneratorLit(LightningModule):
             config = t5_config(len(tokenizer), h.d_model, h.layers, h.decoder_layers, h.heads,
                                h.d_ff, h.dropout)  # fmt: skip
             model = build_seq2seq(tokenizer, h.pretrained, config)
-            self.generator = ProgramGenerator(model, tokenizer, inventory, h.max_new_tokens)
+            self.generator = ProgramGenerator(model, tokenizer, inventory, h.max_new_tokens,
+                                              h.get("scopes", True))  # fmt: skip
             log.info("generator: %d parameters, vocabulary %d",
                      sum(p.numel() for p in self.parameters()), len(tokenizer))  # fmt: skip
         self._attach_tokenizer()
@@ -142,7 +146,7 @@ class GeneratorLit(LightningModule):
             ids = ids.masked_fill(word & (torch.rand(ids.shape, device=ids.device) < drop),
                                   tok.unk_id)  # fmt: skip
         rows = torch.zeros_like(labels)
-        contexts = torch.zeros(*labels.shape, 3, dtype=torch.long)
+        contexts = torch.zeros(*labels.shape, 4, dtype=torch.long)
         for r, (target, qlen) in enumerate(zip(labels.tolist(), batch["qlens"].tolist())):
             target = [t for t in target if t >= 0]
             row, context = self.allowed.rows(target, qlen)
