@@ -23,6 +23,7 @@ folder with a ``meta.json`` is complete.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
@@ -33,10 +34,12 @@ import shutil
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -146,6 +149,26 @@ class _Shard:
     features: list[tuple[str, np.ndarray, np.ndarray, float]]  # id, [T, D], times, fps
 
 
+def _gc_paused(make: Callable[..., _Shard]) -> Callable[..., _Shard]:
+    """``make`` with the cyclic garbage collector paused meanwhile and run once at the end:
+    generation makes few reference cycles but many long-lived objects (the compile caches),
+    which it would otherwise scan over and over (about a third of the time)."""
+
+    @functools.wraps(make)
+    def run(*args: Any) -> _Shard:
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return make(*args)
+        finally:
+            if paused:
+                gc.enable()
+            gc.collect(1)  # this shard's objects: everything younger than the last collection
+
+    return run
+
+
+@_gc_paused
 def _run_shard(
     config: SynthConfig,
     vocab: WorldVocabulary,
@@ -154,30 +177,7 @@ def _run_shard(
     ids: list[str],
     splits: list[str],
 ) -> _Shard:
-    """Generate videos ``first, first + 1, ...`` (ids ``ids``, splits ``splits``).
-
-    The cyclic garbage collector is paused meanwhile and run once at the end: generation makes
-    few reference cycles but many long-lived objects (the compile caches), which it would
-    otherwise scan over and over (about a third of the time).
-    """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _generate_shard(config, vocab, out, first, ids, splits)
-    finally:
-        if paused:
-            gc.enable()
-        gc.collect(1)  # this shard's objects: everything younger than the last collection
-
-
-def _generate_shard(
-    config: SynthConfig,
-    vocab: WorldVocabulary,
-    out: Path,
-    first: int,
-    ids: list[str],
-    splits: list[str],
-) -> _Shard:
+    """Generate videos ``first, first + 1, ...`` (ids ``ids``, splits ``splits``)."""
     seed, k = config.seed, config.questions_per_video
     generator = QuestionGenerator(
         vocab, max_train_steps=config.splits.max_train_steps, indirect_prob=config.indirect_prob
