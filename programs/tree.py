@@ -64,6 +64,17 @@ class Node:
     id: int = field(default=-1, compare=False)
     origin: Span | None = field(default=None, compare=False)
 
+    def __hash__(self) -> int:
+        # worked out once: nodes key the executor's memo, and a subtree's hash is its children's
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = hash((self.module, self.args, self.switch))
+        return cached
+
+    def __getstate__(self) -> dict[str, object]:
+        # string hashes differ between processes: a pickled node works its hash out again
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     @property
     def signature(self) -> Signature:
         return SIGNATURES[self.module]

@@ -29,7 +29,7 @@ from stair.programs import (
     compile_program,
     evaluate,
 )
-from stair.programs.symbolic import SymBool, SymConcept, SymFrames, SymVideo, value_from_json
+from stair.programs.symbolic import Scene, SymBool, SymConcept, SymFrames, SymVideo, value_from_json
 
 
 def _scene() -> SceneGraph:
@@ -207,6 +207,31 @@ def test_ill_posed_questions_are_reported(program, issue):
     result = evaluate(compile_program(program), SCENE)
     assert result.answer is None or "anchor" in issue or "window" in issue
     assert any(issue in i for i in result.issues)
+
+
+def test_one_scene_for_many_programs_gives_what_each_alone_gives():
+    """A Scene remembers subtree values across programs; the results must not change, and an
+    issue inside a shared subtree is reported again, under its path in the later tree."""
+    programs = [p for p, _ in CASES] + [
+        "Exists(cup, Iterate(Localize(before, juggling), Filter(frame, [objects])))",
+        "Exists(book, Iterate(Localize(before, juggling), Filter(frame, [objects])))",
+        "NOT(Exists(cup, Iterate(Localize(before, juggling), Filter(frame, [objects]))))",
+    ]
+    scene = Scene(SCENE)
+    for _ in range(2):
+        for program in programs:
+            tree = compile_program(program)
+            shared, alone = evaluate(tree, scene), evaluate(tree, SCENE)
+            assert shared.values == alone.values
+            assert (shared.answer, shared.issues) == (alone.answer, alone.issues)
+    assert scene.memo  # subtrees were kept ...
+    assert not any(
+        n.module == "Temporal" and "juggling" in str(n) for n in scene.memo
+    )  # ... but not those with issues
+    last = evaluate(compile_program(programs[-1]), scene)
+    assert last.issues == [
+        "Not/0:Exists/1:Filter[objects]/0:Temporal[before]: the anchor action never happens"
+    ]
 
 
 def test_golds_survive_json():

@@ -243,7 +243,7 @@ class QuestionGenerator:
             run = runs.get(draft.program)
             if run is None:
                 tree = compiled.tree
-                result = evaluate(tree, graph)
+                result = evaluate(tree, facts.scene)
                 run = runs[draft.program] = (result, well_posed(tree, result))
             result, ok = run
             if not ok:

@@ -25,6 +25,7 @@ from typing import Any
 
 from stair.data.synth.vocab import WorldVocabulary
 from stair.programs import SceneGraph
+from stair.programs.symbolic import Scene
 
 Mask = tuple[bool, ...]
 
@@ -90,6 +91,7 @@ class VideoFacts:
 
     def __init__(self, graph: SceneGraph, vocab: WorldVocabulary) -> None:
         self.graph, self.vocab = graph, vocab
+        self.scene = Scene(graph)  # the executor's reading of the graph, shared by its programs
         self.n = n = graph.num_frames
         self.full: Mask = (True,) * n
         self.empty: Mask = (False,) * n

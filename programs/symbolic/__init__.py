@@ -7,6 +7,7 @@ which registers the language's operations and their signatures) and :mod:`.execu
 """
 
 from stair.programs.symbolic import operations  # noqa: F401  (registers the operations)
+from stair.programs.symbolic.context import Scene
 from stair.programs.symbolic.executor import SymbolicResult, answer_of, evaluate
 from stair.programs.symbolic.values import (
     SymBool,
@@ -20,6 +21,6 @@ from stair.programs.symbolic.values import (
 )
 
 __all__ = [
-    "SymBool", "SymConcept", "SymCount", "SymFrames", "SymValue", "SymVideo", "SymbolicResult",
-    "answer_of", "evaluate", "spans", "value_from_json",
+    "Scene", "SymBool", "SymConcept", "SymCount", "SymFrames", "SymValue", "SymVideo",
+    "SymbolicResult", "answer_of", "evaluate", "spans", "value_from_json",
 ]  # fmt: skip

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from stair.programs.errors import SymbolicError
 from stair.programs.scene_graph import ActionInstance, SceneGraph
 from stair.programs.switches import Category
+from stair.programs.symbolic.values import SymValue, SymVideo
 from stair.programs.tree import ModuleTree, Node
 
 
@@ -31,9 +32,21 @@ class Scene:
         self.num_frames = graph.num_frames
         self.objects = [f.objects for f in graph.frames]
         self.relations = [f.relations for f in graph.frames]
-        self.actions: list[list[ActionInstance]] = [
-            graph.actions_at(i) for i in range(self.num_frames)
+        self.actions: list[list[ActionInstance]] = [[] for _ in range(self.num_frames)]
+        for act in graph.actions:
+            for f in range(act.start, act.end):
+                self.actions[f].append(act)
+        #: per frame: each action under way as (phrase, the words that name it)
+        self.named = [[(a.phrase, a.names()) for a in acts] for acts in self.actions]
+        #: per frame: every word naming an action under way
+        self.action_words: list[frozenset[str]] = [
+            frozenset().union(*(names for _, names in named)) for named in self.named
         ]
+        self._relation_names = [frozenset(r for r, _ in rels) for rels in self.relations]
+        self.whole = SymVideo((True,) * self.num_frames)  #: the raw video's value
+        #: subtree -> its value here, for subtrees evaluated without issues (kept by the
+        #: executor; see :mod:`.executor`)
+        self.memo: dict[Node, SymValue] = {}
 
     def items(self, category: Category, frame: int, text: frozenset[str] | None) -> frozenset[str]:
         """The concepts of ``category`` at ``frame``, those matching ``text`` when it is given.
@@ -48,10 +61,15 @@ class Scene:
             return frozenset(related | (self.objects[frame] & text))
         if category is Category.RELATIONS:
             if text is None:
-                return frozenset(r for r, _ in self.relations[frame])
+                return self._relation_names[frame]
             return frozenset(r for r, o in self.relations[frame] if o in text or r in text)
-        acts = self.actions[frame]
-        return frozenset(a.phrase for a in acts if text is None or a.names() & text)
+        if text is None:
+            return frozenset(phrase for phrase, _ in self.named[frame])
+        if self.action_words[frame].isdisjoint(text):
+            return frozenset()
+        return frozenset(
+            phrase for phrase, names in self.named[frame] if not names.isdisjoint(text)
+        )
 
 
 @dataclass

@@ -8,11 +8,13 @@ answer the issues say why and ``answer`` is ``None``; generators keep only well-
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from stair.programs.scene_graph import SceneGraph
-from stair.programs.signatures import OPERATIONS, AnswerAs, context_of
+from stair.programs.signatures import OPERATIONS, SIGNATURES, AnswerAs, context_of
 from stair.programs.symbolic.context import Report, Scene
 from stair.programs.symbolic.values import SymBool, SymConcept, SymCount, SymValue, SymVideo
 from stair.programs.tree import Arg, ModuleTree, Node, VideoInput
@@ -31,12 +33,25 @@ class SymbolicResult:
         return {str(i): v.to_json() for i, v in sorted(self.values.items())}
 
 
-class _Run:
-    """One evaluation: the values so far, the issues, and the context operations ask for."""
+@functools.cache
+def _plan(module: str) -> tuple[Callable[..., SymValue], tuple[str, ...], tuple[str, ...]]:
+    """A module's operation, the names of its argument slots and the context it asks for."""
+    function = OPERATIONS[module]
+    return function, tuple(p.name for p in SIGNATURES[module].params), context_of(function)
 
-    def __init__(self, tree: ModuleTree, graph: SceneGraph) -> None:
+
+class _Run:
+    """One evaluation: the values so far, the issues, and the context operations ask for.
+
+    A subtree's value depends only on the subtree (nodes compare by module, switch and arguments,
+    not by id), so the scene keeps the value of every subtree evaluated without issues
+    (``Scene.memo``): the programs asked of one video share most of their subtrees. A subtree
+    with an issue is evaluated again, so that every issue is reported under its path in this tree.
+    """
+
+    def __init__(self, tree: ModuleTree, scene: Scene) -> None:
         self.tree = tree
-        self.scene = Scene(graph)
+        self.scene = scene
         self.values: dict[int, SymValue] = {}
         self.issues: list[str] = []
 
@@ -45,25 +60,41 @@ class _Run:
         if isinstance(arg, tuple):
             return tuple(self.value(a) for a in arg)
         if isinstance(arg, Node):
-            return self.values[arg.id]
+            return self.run(arg)
         if isinstance(arg, VideoInput):
-            return SymVideo((True,) * self.scene.num_frames)
+            return self.scene.whole
         return arg  # a Phrase, or None for an empty optional slot
 
-    def run(self, node: Node) -> SymValue:
+    def _recall(self, node: Node) -> SymValue | None:
+        """The remembered value of ``node``'s subtree, its nodes' values set; None if unknown."""
+        value = self.scene.memo.get(node)
+        if value is None:
+            return None
+        self.values[node.id] = value
         for child in node.children():
-            self.run(child)
-        function = OPERATIONS[node.module]
-        args = {p.name: self.value(a) for p, a in zip(node.signature.params, node.args)}
+            if self._recall(child) is None:
+                self.run(child)
+        return value
+
+    def run(self, node: Node) -> SymValue:
+        if (known := self._recall(node)) is not None:
+            return known
+        function, names, wanted = _plan(node.module)
+        issues = len(self.issues)
+        args = {name: self.value(a) for name, a in zip(names, node.args)}
         if node.switch is not None:
             args["switch"] = node.switch
-        context = {
-            "scene": self.scene,
-            "node": node,
-            "report": Report(self.tree, node, self.issues),
-        }
-        value = function(**args, **{name: context[name] for name in context_of(function)})
+        for name in wanted:
+            if name == "scene":
+                args[name] = self.scene
+            elif name == "node":
+                args[name] = node
+            else:
+                args[name] = Report(self.tree, node, self.issues)
+        value = function(**args)
         self.values[node.id] = value
+        if len(self.issues) == issues:
+            self.scene.memo[node] = value
         return value
 
 
@@ -88,13 +119,15 @@ def answer_of(tree: ModuleTree, values: dict[int, SymValue]) -> tuple[str | None
     return None, f"a {root.vtype} root has no answer"
 
 
-def evaluate(tree: ModuleTree, graph: SceneGraph) -> SymbolicResult:
+def evaluate(tree: ModuleTree, graph: SceneGraph | Scene) -> SymbolicResult:
     """Run ``tree`` on ``graph``: every node's gold value, the answer and any issues.
+
+    Many programs run on one video pass its :class:`Scene` (``Scene(graph)``), read once.
 
     A before/after answer is read off the root alone, so it is kept only when no node of the
     tree has an issue (both or neither fact holding, an empty window, ...).
     """
-    run = _Run(tree, graph)
+    run = _Run(tree, graph if isinstance(graph, Scene) else Scene(graph))
     run.run(tree.root)
     answer, why = answer_of(tree, run.values)
     issues = run.issues + ([f"{tree.root.label}: {why}"] if why else [])

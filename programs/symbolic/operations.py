@@ -54,7 +54,7 @@ def localize(video: SymVideo, action: SymConcept | Phrase, *, scene: Scene) -> S
     names = _names(action)
     return SymFrames(
         tuple(
-            video.window[f] and any(a.names() & names for a in scene.actions[f])
+            video.window[f] and not scene.action_words[f].isdisjoint(names)
             for f in range(scene.num_frames)
         )
     )
@@ -184,7 +184,7 @@ def superlative(
     duration = {
         name: sum(
             1 for f in range(n)
-            if video.window[f] and any(name in a.names() for a in scene.actions[f])
+            if video.window[f] and name in scene.action_words[f]
         )
         for name in names
     }  # fmt: skip
