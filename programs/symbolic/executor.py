@@ -16,7 +16,7 @@ from typing import Any
 from stair.programs.scene_graph import SceneGraph
 from stair.programs.signatures import OPERATIONS, SIGNATURES, AnswerAs, context_of
 from stair.programs.symbolic.context import Report, Scene
-from stair.programs.symbolic.values import SymBool, SymConcept, SymCount, SymValue, SymVideo
+from stair.programs.symbolic.values import SymBool, SymConcept, SymCount, SymValue
 from stair.programs.tree import Arg, ModuleTree, Node, VideoInput
 
 
