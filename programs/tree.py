@@ -140,17 +140,16 @@ class ModuleTree:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if self.root.id != 0 or any(n.id != i for i, n in enumerate(self.root.walk())):
+        nodes = tuple(self.root.walk())
+        if any(n.id != i for i, n in enumerate(nodes)):
             object.__setattr__(self, "root", number(self.root))
+            nodes = tuple(self.root.walk())
+        object.__setattr__(self, "_nodes", nodes)
 
     @property
     def nodes(self) -> tuple[Node, ...]:
         """Every node in pre-order; ``tree.nodes[i].id == i``."""
-        cached = self.__dict__.get("_nodes")
-        if cached is None:
-            cached = tuple(self.root.walk())
-            object.__setattr__(self, "_nodes", cached)
-        return cached
+        return self.__dict__["_nodes"]
 
     @property
     def type(self) -> VType:

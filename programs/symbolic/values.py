@@ -18,6 +18,7 @@ Each names its :class:`~stair.programs.signatures.VType` in ``vtype`` (as the ne
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,13 +31,23 @@ Mask = tuple[bool, ...]
 
 def spans(mask: Mask) -> list[list[int]]:
     """Maximal runs of True as half-open ``[start, end]`` frame ranges."""
-    out: list[list[int]] = []
+    return [[start, end] for start, end in _runs(mask)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _runs(mask: Mask) -> tuple[tuple[int, int], ...]:
+    # cached: the golds of a video's questions share most of their masks
+    out: list[tuple[int, int]] = []
+    start = None
     for i, on in enumerate(mask):
-        if on and (i == 0 or not mask[i - 1]):
-            out.append([i, i + 1])
-        elif on:
-            out[-1][1] = i + 1
-    return out
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            out.append((start, i))
+            start = None
+    if start is not None:
+        out.append((start, len(mask)))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
