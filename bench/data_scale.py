@@ -13,7 +13,7 @@ for each size, in fresh processes so that sizes do not share memory:
   and collated in the loop (``--workers 0``, the default) or in loader workers.
 
 Prints one line per size and ends with ``500k questions: setup S s, resident R MiB``.
-Generating the 2 M benchmark takes 20 minutes or more (``--synth-workers`` processes).
+Generating the 2 M benchmark takes about 15 minutes on 2 cores (``--synth-workers`` processes).
 
 Usage::
 
