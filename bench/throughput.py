@@ -22,7 +22,9 @@ its batches of 64 mostly hold one or two videos. The batches are ready before th
 as the data loader delivers them: features, word ids and the executor's :class:`Plan` (built
 by the collate function, in the loader's workers). Also the peak memory of each setting
 (resident set size on CPU, reset between settings; ``torch.cuda.max_memory_allocated`` on GPU)
-and, at the paper's settings, the ratio to the reference implementation, which runs one
+the questions/s of the video and question encoders alone (the paper's BiLSTMs: what every
+question costs before any module runs, so the most any executor on them can reach), and, at the
+paper's settings, the ratio to the reference implementation, which runs one
 question at a time (``REFERENCE``: its questions/s measured side by side with this model on the
 2-core AMD EPYC CPU of this project's CI machine, 14-15 training and 78-90 inference; the ratios
 use the higher figures). ``--reference`` also times this model's own executor one question at
@@ -157,6 +159,22 @@ def bench_setting(
 
         return run
 
+    def encoders(training: bool) -> Callable[[], None]:
+        """The video and question encoders alone (forward, and backward when training): what
+        every question costs before any module runs, so the most a batched executor reaches."""
+        net = model.model
+
+        def run() -> None:
+            net.train(training)
+            with torch.inference_mode(not training), autocast:
+                for batch in train_data:
+                    video = net.encode_videos(batch.features, batch.frame_mask)
+                    text, sentence = net.encode_text(batch)
+                    if training:
+                        (video.features.sum() + text.sum() + sentence.sum()).backward()
+
+        return run
+
     def rate(data: list[QABatch], fn: Callable[[], None]) -> float:
         return sum(len(b) for b in data) / _best(fn, repeats, device)
 
@@ -165,6 +183,9 @@ def bench_setting(
     row["training"] = rate(train_data, train)
     row["inference"] = rate(train_data, infer(train_data))
     row["inference_eval_batch"] = rate(eval_data, infer(eval_data)) if eval_data else None
+    if not one_at_a_time:
+        row["encoders_training"] = rate(train_data, encoders(True))
+        row["encoders_inference"] = rate(train_data, encoders(False))
     row["peak_mib"] = _peak_mib(device)
     row["params_m"] = sum(p.numel() for p in model.parameters()) / 1e6
     return row
@@ -202,9 +223,11 @@ def main() -> None:
         f"{'setting':<8} {'prec':<5} {'hidden':>6} {'T':>3} {'D_in':>5} {'B':>4} {'q/v':>3} | "
         f"{'train':>8} "
         f"{'x ref':>6} | {'infer B':>8} {'x ref':>6} | {'infer 256':>9} {'x ref':>6} | "
-        f"{'peak MiB':>8} {'params':>7}"
+        f"{'peak MiB':>8} {'params':>7} | {'encoders: train':>15} {'infer':>6}"
     )
     log.info("questions/s; x ref: ratio to the reference implementation (paper settings)")
+    log.info("encoders: the video and question encoders alone at batch B (their x ref in "
+             "brackets): the most any executor on these encoders can reach")
     log.info(header)
     log.info("-" * len(header))
     runs = [
@@ -216,12 +239,18 @@ def main() -> None:
             k: f"{r[k] / REFERENCE[k.split('_')[0]]:>5.1f}x" if name == "paper" else ""
             for k in ("training", "inference", "inference_eval_batch")
         }
+        enc = {
+            k: f"{r['encoders_' + k]:.0f}"
+            + (f" ({r['encoders_' + k] / REFERENCE[k]:.1f}x)" if name == "paper" else "")
+            for k in ("training", "inference")
+        }
         log.info(
             f"{name:<8} {precision:<5} {r['hidden']:>6} {r['T']:>3} {r['D_in']:>5} "
             f"{r['B']:>4} {per_video:>3} | "
             f"{r['training']:>8.1f} {ref['training']:>6} | {r['inference']:>8.1f} "
             f"{ref['inference']:>6} | {r['inference_eval_batch']:>9.1f} "
-            f"{ref['inference_eval_batch']:>6} | {r['peak_mib']:>8.0f} {r['params_m']:>6.1f}M"
+            f"{ref['inference_eval_batch']:>6} | {r['peak_mib']:>8.0f} {r['params_m']:>6.1f}M | "
+            f"{enc['training']:>15} {enc['inference']:>6}"
         )
     if args.reference:
         one_at_a_time(args, device)
