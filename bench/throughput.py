@@ -226,8 +226,10 @@ def main() -> None:
         f"{'peak MiB':>8} {'params':>7} | {'encoders: train':>15} {'infer':>6}"
     )
     log.info("questions/s; x ref: ratio to the reference implementation (paper settings)")
-    log.info("encoders: the video and question encoders alone at batch B (their x ref in "
-             "brackets): the most any executor on these encoders can reach")
+    log.info(
+        "encoders: the video and question encoders alone at batch B (their x ref in "
+        "brackets): the most any executor on these encoders can reach"
+    )
     log.info(header)
     log.info("-" * len(header))
     runs = [

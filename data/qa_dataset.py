@@ -36,7 +36,8 @@ from stair.engine.batch import QABatch
 from stair.engine.options import Candidates
 from stair.engine.plan import Plan, TextIndex
 from stair.errors import DatasetFormatError
-from stair.programs import ModuleTree, ProgramError, compile_program
+from stair.programs import ModuleTree, ProgramError
+from stair.programs.shapes import compile_by_shape
 from stair.programs.text import WordVocabulary, find_span, tokenize
 from stair.values import GoldContext, choose_options, tree_golds
 
@@ -60,7 +61,9 @@ class QAExample:
 class ProgramCache:
     """Compiled programs by program text, the ``size`` most recently used kept (AGQA's 2.3 M
     questions repeat far fewer program texts; a tree takes about 2 KB); ``hits`` and ``misses``
-    count the lookups. A pickled cache arrives empty (each loader worker fills its own)."""
+    count the lookups. A miss compiles by shape (:mod:`stair.programs.shapes`: the tree
+    ``compile_program`` gives, the shape's compilation reused). A pickled cache arrives empty
+    (each loader worker fills its own)."""
 
     def __init__(self, size: int = 8192) -> None:
         self.size, self.hits, self.misses = size, 0, 0
@@ -73,7 +76,7 @@ class ProgramCache:
             self._trees.move_to_end(program)
             return tree
         self.misses += 1
-        tree = self._trees[program] = compile_program(program)
+        tree = self._trees[program] = compile_by_shape(program)
         if len(self._trees) > self.size:
             self._trees.popitem(last=False)
         return tree

@@ -38,7 +38,8 @@ from stair.data.agqa.files import AGQAQuestion, iter_balanced
 from stair.data.dataset import QuestionMeta, QuestionRecord, QuestionWriter
 from stair.data.video.store import FeatureStoreWriter
 from stair.files import write_json
-from stair.programs import ProgramError, SceneGraph, compile_program, evaluate, save_scene_graphs
+from stair.programs import ProgramError, SceneGraph, evaluate, save_scene_graphs
+from stair.programs.shapes import compile_by_shape
 
 log = logging.getLogger(__name__)
 FORMAT = "stair-agqa/1"
@@ -93,7 +94,7 @@ class _Questions:
     def add(self, q: AGQAQuestion, source: str, hold_out: bool) -> None:
         q = replace(q, answer=q.answer.strip().lower())  # AGQA writes "Yes" / "No"
         try:
-            tree = compile_program(q.program)
+            tree = compile_by_shape(q.program)
         except ProgramError as err:
             self.skipped += 1
             self.report.write(json.dumps({"qid": q.qid, "file": source, "error": str(err)}) + "\n")

@@ -4,7 +4,7 @@ For each video, :class:`QuestionGenerator` repeatedly picks a template (weighted
 templates behind their share), asks the :class:`AnswerBalancer` which answer it would like, lets
 the template draft a program and its English, then
 
-1. compiles the program (by shape, :mod:`.shapes`: the tree ``stair.programs.compile_program``
+1. compiles the program (by shape, :mod:`stair.programs.shapes`: the tree ``stair.programs.compile_program``
    gives) and counts its steps (modules);
 2. runs the symbolic executor on the video's scene graph (once per program and video: drafts
    recur): the **answer and every node's gold come from the executor**, never from the template;
@@ -27,7 +27,7 @@ from itertools import accumulate
 from stair.data.dataset import QuestionMeta, QuestionRecord
 from stair.data.synth.context import Context, Draft, Template
 from stair.data.synth.refs import VideoFacts
-from stair.data.synth.shapes import compile_cached, compile_lazily
+from stair.programs.shapes import compile_cached, compile_lazily
 from stair.data.synth.splits import (
     HELD_OUT_FAMILY_TIMES,
     HELD_OUT_PAIRS,

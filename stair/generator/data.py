@@ -33,7 +33,7 @@ from stair.generator.anchors import AnchorLexicon, recombine_anchors
 from stair.generator.augment import recombine
 from stair.generator.target import PhraseInventory, copy_alternatives, to_target
 from stair.generator.tokenizer import GeneratorTokenizer
-from stair.programs.compiler import compile_program
+from stair.programs.shapes import compile_by_shape
 from stair.programs.serialize import from_tokens, to_tokens
 from stair.programs.text import tokenize
 from stair.programs.tree import ModuleTree
@@ -59,7 +59,7 @@ def read_examples(root: str | Path, split: str) -> list[Example]:
     name, _, variant = split.partition(":")
     out = []
     for record in iter_questions(Path(root) / "questions" / f"{name}.jsonl"):
-        tree = compile_program(record.program)
+        tree = compile_by_shape(record.program)
         out.append(Example(record.qid, record.question, tree, tuple(to_tokens(tree))))
     if variant == "unseen":
         vocab_path = Path(root) / "vocab.json"

@@ -1,18 +1,19 @@
-"""Compile the generator's programs by *shape*: one compilation per shape, not per program.
+"""Compile programs by *shape*: one compilation per shape, not per program.
 
-Drafted programs differ mostly in the concepts they name: ``Exists(cup, Iterate(video,
-Filter(frame, [objects])))`` and the same question about a book compile to trees that differ in
-one phrase. :func:`compile_cached` replaces every phrase atom of a program (an atom that is not an
+Programs differ mostly in the concepts they name (AGQA's 2.3 M questions and the synthetic
+benchmark's drafts alike): ``Exists(cup, Iterate(video, Filter(frame, [objects])))`` and the same
+question about a book compile to trees that differ in one phrase. :func:`compile_cached` replaces every phrase atom of a program (an atom that is not an
 AGQA keyword) by a placeholder ``_0``, ``_1``, ..., compiles that shape once with
 :func:`stair.programs.compile_program` (shapes are cached) and puts the phrases back, with the
 character ranges (``origin``) that they and every node have in the program itself.
 :func:`compile_lazily` gives the step count from the shape and fills the tree in only when it is
-asked for (the generator drops many drafts for their step count alone).
+asked for (the synthetic benchmark's generator drops many drafts for their step count alone).
 
 This is exact: the compiler and the type checker treat a non-keyword atom only as the text of a
 ``Phrase`` (or reject it where a keyword must stand), never by what it says, so the result equals
 ``compile_program(program)`` in every field: modules, switches, ids, phrases, origins and source
-(``tests/test_synth.py`` checks it on every program a small dataset drafts). A program whose
+(``tests/test_synth.py`` checks it on every program a small dataset drafts, and
+``tests/test_agqa_shapes.py`` on every shape of AGQA's generator). A program whose
 shape does not compile, or that has an atom the parser would reject, is compiled as it is, so it
 raises the compiler's own error.
 """
@@ -23,8 +24,10 @@ import re
 from bisect import bisect_right
 from functools import lru_cache
 
-from stair.programs import ModuleTree, Node, Phrase, ProgramError, VideoInput, compile_program
 from stair.programs.ast import KEYWORDS
+from stair.programs.compiler import compile_program
+from stair.programs.errors import ProgramError
+from stair.programs.tree import ModuleTree, Node, Phrase, VideoInput
 
 __all__ = ["Compiled", "compile_by_shape", "compile_cached", "compile_lazily"]
 
