@@ -2,8 +2,9 @@
 
 Programs differ mostly in the concepts they name (AGQA's 2.3 M questions and the synthetic
 benchmark's drafts alike): ``Exists(cup, Iterate(video, Filter(frame, [objects])))`` and the same
-question about a book compile to trees that differ in one phrase. :func:`compile_cached` replaces every phrase atom of a program (an atom that is not an
-AGQA keyword) by a placeholder ``_0``, ``_1``, ..., compiles that shape once with
+question about a book compile to trees that differ in one phrase. :func:`compile_cached` replaces
+every phrase atom of a program (an atom that is not an AGQA keyword) by a placeholder ``_0``,
+``_1``, ..., compiles that shape once with
 :func:`stair.programs.compile_program` (shapes are cached) and puts the phrases back, with the
 character ranges (``origin``) that they and every node have in the program itself.
 :func:`compile_lazily` gives the step count from the shape and fills the tree in only when it is

@@ -17,7 +17,6 @@ from stair.data.dataset import QuestionWriter, iter_questions
 from stair.data.synth.build import SynthConfig, build_synth_dataset
 from stair.data.synth.questions import TEMPLATES, QuestionGenerator
 from stair.data.synth.render import SymbolicRenderConfig
-from stair.programs.shapes import compile_by_shape
 from stair.data.synth.splits import SPLITS, SplitConfig
 from stair.data.synth.vocab import DEFAULT_VOCAB
 from stair.data.synth.world import WorldConfig, generate_world
@@ -31,6 +30,7 @@ from stair.programs import (
     load_scene_graphs,
     save_scene_graphs,
 )
+from stair.programs.shapes import compile_by_shape
 from stair.testing.programs import sample_programs
 
 VIDEOS, K, SEED = 60, 10, 7

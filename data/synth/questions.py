@@ -4,8 +4,8 @@ For each video, :class:`QuestionGenerator` repeatedly picks a template (weighted
 templates behind their share), asks the :class:`AnswerBalancer` which answer it would like, lets
 the template draft a program and its English, then
 
-1. compiles the program (by shape, :mod:`stair.programs.shapes`: the tree ``stair.programs.compile_program``
-   gives) and counts its steps (modules);
+1. compiles the program (by shape, :mod:`stair.programs.shapes`: the tree
+   ``stair.programs.compile_program`` gives) and counts its steps (modules);
 2. runs the symbolic executor on the video's scene graph (once per program and video: drafts
    recur): the **answer and every node's gold come from the executor**, never from the template;
 3. rejects ill-posed questions: executor ``issues``, no answer, an empty time window anywhere, or
@@ -27,7 +27,6 @@ from itertools import accumulate
 from stair.data.dataset import QuestionMeta, QuestionRecord
 from stair.data.synth.context import Context, Draft, Template
 from stair.data.synth.refs import VideoFacts
-from stair.programs.shapes import compile_cached, compile_lazily
 from stair.data.synth.splits import (
     HELD_OUT_FAMILY_TIMES,
     HELD_OUT_PAIRS,
@@ -38,6 +37,7 @@ from stair.data.synth.templates_facts import TEMPLATES as FACT_TEMPLATES
 from stair.data.synth.templates_time import TEMPLATES as TIME_TEMPLATES
 from stair.data.synth.vocab import DEFAULT_VOCAB, WorldVocabulary
 from stair.programs import ModuleTree, Node, SceneGraph, SymbolicResult, VType, evaluate
+from stair.programs.shapes import compile_cached, compile_lazily
 from stair.programs.symbolic import SymConcept, SymVideo
 
 __all__ = ["TEMPLATES", "AnswerBalancer", "QuestionGenerator", "compile_cached", "well_posed"]

@@ -33,8 +33,8 @@ from stair.generator.anchors import AnchorLexicon, recombine_anchors
 from stair.generator.augment import recombine
 from stair.generator.target import PhraseInventory, copy_alternatives, to_target
 from stair.generator.tokenizer import GeneratorTokenizer
-from stair.programs.shapes import compile_by_shape
 from stair.programs.serialize import from_tokens, to_tokens
+from stair.programs.shapes import compile_by_shape
 from stair.programs.text import tokenize
 from stair.programs.tree import ModuleTree
 
