@@ -199,6 +199,12 @@ def test_cli_fit_test_predict(dataset, tmp_path, caplog, capsys):
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1].startswith("exact match: test ") and printed[-1].endswith(" %")
     assert any(line.startswith("  by depth: ") for line in printed)
+    assert "(beams 1)" in "\n".join(printed)
+    # an evaluation setting given on the command line beats the checkpoint's (num_beams 1)
+    assert (
+        main(["generator", "test", *common, f"--ckpt_path={ckpt}", "--model.num_beams", "2"]) == 0
+    )
+    assert "(beams 2)" in capsys.readouterr().out
     out = tmp_path / "programs.jsonl"
     args = ["generator", "predict", "--ckpt", str(ckpt), "--data", str(dataset), "--split",
             "test", "--out", str(out)]  # fmt: skip

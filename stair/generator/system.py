@@ -60,6 +60,9 @@ class GeneratorLit(LightningModule):
             (:meth:`~stair.generator.grammar.ProgramGrammar.context`).
     """
 
+    #: kept from the command line over a checkpoint's (``stair generator test --ckpt_path``)
+    EVALUATION_HPARAMS = ("num_beams",)
+
     def __init__(
         self,
         d_model: int = 128,

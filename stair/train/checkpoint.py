@@ -6,10 +6,16 @@ the checkpoint to Lightning's ``Trainer``, which reads it through its checkpoint
 its hyper-parameters and whose trainers read it through
 :class:`~stair.checkpoints.SafeCheckpointIO` (``weights_only=True``, a typed
 ``CheckpointError`` naming the file on any failure), like ``LitSTAIR.load_from_checkpoint``.
+
+Lightning then puts the checkpoint's hyper-parameters over the command line's (the network a
+checkpoint was trained with is the one its weights fit). A model class may name the ones that
+only shape evaluation, ``EVALUATION_HPARAMS`` (the generator's ``num_beams``): for those, a value
+given on the command line (``--model.num_beams 4``) is kept.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from stair.checkpoints import SafeCheckpointIO
@@ -26,7 +32,19 @@ def safe_cli(cli_class: type) -> type:
             path = self.config[subcommand].get("ckpt_path") if subcommand else None
             if path:
                 SafeCheckpointIO().load_checkpoint(path)
+            keep = {}
+            if subcommand:
+                names = getattr(self.model_class, "EVALUATION_HPARAMS", ())
+                given = {a.removeprefix("--model.").split("=")[0] for a in self._command_line
+                         if a.startswith("--model.")}  # fmt: skip
+                keep = {n: self.config[subcommand].model[n] for n in names if n in given}
             super()._parse_ckpt_path()
+            for name, value in keep.items():
+                self.config[subcommand].model[name] = value
+
+        def parse_arguments(self, parser: Any, args: Any) -> None:
+            self._command_line = list(args) if isinstance(args, (list, tuple)) else sys.argv[1:]
+            super().parse_arguments(parser, args)
 
         def instantiate_trainer(self, **kwargs: Any) -> Any:
             trainer = super().instantiate_trainer(**kwargs)
