@@ -62,6 +62,7 @@ from stair.data.synth import synonyms as synonym_split
 from stair.data.video.store import FeatureStore
 from stair.data.vocabularies import Vocabularies, concepts_of, plain
 from stair.engine.options import ANSWER_MODES, OpenVocabulary
+from stair.errors import CheckpointError
 from stair.programs.text import WordVocabulary, tokenize
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ class QADataModule(L.LightningDataModule):
         keep_examples: hold each question's example once built, so later epochs parse and
             compile nothing, in splits of at most this many questions (0: never; larger splits
             are built anew each time, in bounded memory).
+        vocabularies_from: a model checkpoint whose vocabularies (words, concepts, answers) the
+            data are read with instead of the folder's own, so that a trained model sees the
+            ids it learned (a word it never saw reads as ``<unk>``). ``stair validate | test |
+            predict --ckpt_path F`` sets it to ``F``.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class QADataModule(L.LightningDataModule):
         synonyms: bool = False,
         seed: int = 0,
         keep_examples: int = 100_000,
+        vocabularies_from: str | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(data_dir)
@@ -125,6 +131,7 @@ class QADataModule(L.LightningDataModule):
         self.max_count, self.synthesize = max_count, synthesize
         self.answer_top_k, self.synth_choices = answer_top_k, synth_choices
         self.synonyms, self.keep_examples = synonyms, keep_examples
+        self.vocabularies_from = vocabularies_from
         self.datasets: dict[str, QADataset] = {}
 
     # -- reading the folder ---------------------------------------------------------------------
@@ -180,8 +187,11 @@ class QADataModule(L.LightningDataModule):
 
     @cached_property
     def vocabularies(self) -> Vocabularies:
-        """Words, concepts and answers (from ``vocab.json`` and the training questions)."""
+        """Words, concepts and answers (from ``vocab.json`` and the training questions, or
+        those of the ``vocabularies_from`` checkpoint)."""
         self._ensure()
+        if self.vocabularies_from is not None:
+            return self._checkpoint_vocabularies(self.vocabularies_from)
         vocab = self._json("vocab.json")
         mode = self.answer_mode
         concepts, categories = concepts_of(vocab)
@@ -209,6 +219,28 @@ class QADataModule(L.LightningDataModule):
             answer_mode=mode,
             extra={"features": settings},
         )
+
+    def _checkpoint_vocabularies(self, path: str) -> Vocabularies:
+        """The vocabularies a model checkpoint was trained with, checked against this folder."""
+        from stair.checkpoints import SafeCheckpointIO
+
+        saved = (SafeCheckpointIO().load_checkpoint(path).get("hyper_parameters") or {}).get(
+            "vocabularies"
+        )
+        if not isinstance(saved, dict):
+            raise CheckpointError(path, "it holds no vocabularies (not a STAIR model checkpoint)")
+        voc = Vocabularies.from_dict(dict(saved))
+        dim = int(self.store.get(self.store.ids()[0])[0].shape[1])
+        if voc.feature_dim != dim:
+            raise CheckpointError(
+                path, f"it was trained on {voc.feature_dim}-d features; {self.features_path} "
+                f"holds {dim}-d ones",
+            )  # fmt: skip
+        if voc.answer_mode != self.answer_mode:
+            raise CheckpointError(
+                path, f"it answers in {voc.answer_mode!r} mode; {self.root} is {self.answer_mode!r}"
+            )
+        return voc
 
     @cached_property
     def answer_mode(self) -> str:

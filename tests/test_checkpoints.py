@@ -4,6 +4,7 @@ naming it (one line, exit code 2 from the CLI), also when torch is told to load 
 from __future__ import annotations
 
 import builtins
+import logging
 
 import lightning as L
 import pytest
@@ -40,12 +41,8 @@ def unsafe_env(request, monkeypatch):
 
 @pytest.fixture
 def real_ckpt(tmp_path):
-    lit = LitSTAIR(VOC)
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
-    trainer.strategy.connect(lit)
     path = tmp_path / "real.ckpt"
-    trainer.save_checkpoint(path)
+    _saved(LitSTAIR(VOC), path)
     return path
 
 
@@ -101,16 +98,49 @@ def test_cli_test_ckpt_path_refuses_a_malicious_checkpoint(evil, unsafe_env, tmp
     assert not marker.exists()
 
 
-def test_cli_test_refuses_weights_of_other_vocabularies(real_ckpt, tmp_path_factory, tmp_path,
-                                                       monkeypatch, capsys):  # fmt: skip
+def _saved(lit: LitSTAIR, path) -> None:
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.strategy.connect(lit)
+    trainer.save_checkpoint(path)
+
+
+def test_cli_test_reads_the_data_with_the_checkpoints_vocabularies(tmp_path_factory, tmp_path,
+                                                                   monkeypatch, caplog):  # fmt: skip
+    """``--data.synonyms true`` adds words to the folder's vocabulary: a model trained without
+    them is still tested, each unseen word read as ``<unk>``."""
+    from stair.data.datamodule import QADataModule
+    from stair.engine.network import Network
+    from stair.train.system import plain_vocabularies
+
     monkeypatch.chdir(tmp_path)
     data = tiny_root(tmp_path_factory) / "synth_quick"
-    args = ["test", f"--data.data_dir={data}", "--model.network.hidden=16", "--trainer.logger=false",
-            "--trainer.limit_test_batches=1", f"--ckpt_path={real_ckpt}"]  # fmt: skip
-    assert main(args) == 2
+    voc = QADataModule(str(data)).vocabularies
+    assert len(QADataModule(str(data), synonyms=True).vocabularies.words) > len(voc.words)
+    path = tmp_path / "trained.ckpt"
+    _saved(LitSTAIR(plain_vocabularies(voc), network=Network(hidden=16)), path)
+    args = ["test", f"--data.data_dir={data}", "--data.synonyms=true",
+            "--trainer.limit_test_batches=1", f"--ckpt_path={path}"]  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        assert main(args) == 0
+    assert "test:synonyms" in caplog.text  # its row of the results table
+
+
+def test_weights_of_other_vocabularies_are_refused(real_ckpt, tmp_path_factory, tmp_path,
+                                                  monkeypatch, capsys):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    data = tiny_root(tmp_path_factory) / "synth_quick"
+    args = ["test", f"--data.data_dir={data}", "--trainer.limit_test_batches=1",
+            f"--ckpt_path={real_ckpt}"]  # fmt: skip
+    assert main(args) == 2  # its vocabularies do not fit this folder's features
     err = capsys.readouterr().err
-    assert f"checkpoint {real_ckpt}: it was trained with other words" in err
-    assert "stair audit" in err and "Traceback" not in err
+    assert f"checkpoint {real_ckpt}: it was trained on 12-d features" in err
+    assert "Traceback" not in err
+    # in Python, a module built on other vocabularies refuses the weights
+    voc = fake_vocabularies(feature_dim=12, max_count=4)
+    other = LitSTAIR({**voc, "words": [*voc["words"], "zebra"]})
+    with pytest.raises(CheckpointError, match="it was trained with other words"):
+        other.on_load_checkpoint(torch.load(real_ckpt, weights_only=True))
 
 
 @pytest.mark.parametrize(

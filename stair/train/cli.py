@@ -30,7 +30,8 @@ class _DropNoise(logging.Filter):
 
 
 def build_cli_class() -> type:
-    """``LightningCLI`` with the vocabularies linked from the data module into the model."""
+    """``LightningCLI`` with the vocabularies linked from the data module into the model (those
+    of ``--ckpt_path`` when evaluating one: ``QADataModule(vocabularies_from=...)``)."""
     from lightning.pytorch.cli import LightningCLI
 
     from stair.train.system import plain_vocabularies
@@ -43,6 +44,15 @@ def build_cli_class() -> type:
                 compute_fn=plain_vocabularies,
                 apply_on="instantiate",
             )
+
+        def before_instantiate_classes(self) -> None:
+            # evaluating a checkpoint: read the data with its vocabularies, not the folder's
+            # (e.g. ``--data.synonyms true`` adds words a model trained without it never saw)
+            if self.subcommand not in ("validate", "test", "predict"):
+                return
+            config = self.config[self.subcommand]
+            if config.get("ckpt_path") and config.data.get("vocabularies_from") is None:
+                config.data.vocabularies_from = config.ckpt_path
 
     return STAIRCLI
 

@@ -127,9 +127,9 @@ class LitSTAIR(L.LightningModule):
         return load_lightning(super().load_from_checkpoint, checkpoint_path, map_location, **kwargs)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse weights trained on other vocabularies than this module's (``stair test
-        --ckpt_path`` builds the module from the data's): their rows would mean other words,
-        concepts or answers, or not fit at all."""
+        """Refuse weights trained on other vocabularies than this module's: their rows would
+        mean other words, concepts or answers, or not fit at all. (``stair test --ckpt_path``
+        reads the data with the checkpoint's vocabularies, so this guards the Python API.)"""
         saved = (checkpoint.get("hyper_parameters") or {}).get("vocabularies") or {}
         mine = self.hparams["vocabularies"]
         for key in ("words", "concepts", "answers"):
@@ -139,9 +139,9 @@ class LitSTAIR(L.LightningModule):
                 raise CheckpointError(
                     path or "the checkpoint",
                     f"it was trained with other {key} ({len(saved[key])}) than these data give "
-                    f"({len(mine[key])}); evaluate it with the data settings it was trained "
-                    "with (e.g. without --data.synonyms), or with `stair audit`, which reads "
-                    "the data with the checkpoint's own vocabularies",
+                    f"({len(mine[key])}); read the data with its vocabularies "
+                    "(QADataModule(vocabularies_from=...), as `stair test --ckpt_path` and "
+                    "`stair audit` do)",
                 )
 
     def forward(self, batch: QABatch) -> ModelOutput:
