@@ -72,8 +72,7 @@ class _Run:
             return None
         self.values[node.id] = value
         for child in node.children():
-            if self._recall(child) is None:
-                self.run(child)
+            self.run(child)  # remembered too, unless it was evaluated elsewhere with an issue
         return value
 
     def run(self, node: Node) -> SymValue:
