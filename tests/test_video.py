@@ -199,3 +199,32 @@ def test_decode_many_stops_at_once_when_the_consumer_stops(tmp_path, videos):
     start = time.monotonic()
     results.close()  # two decodes are stuck on the FIFO: they are killed, not waited for
     assert time.monotonic() - start < 10
+
+
+def test_stop_while_a_decode_waits_fails_that_decode_cleanly(tmp_path):
+    # stop() on the consumer's thread and the decode's thread both see the child go: the child
+    # is retired once (a second close of its socket raised EBADF), and the decode says why.
+    fifo = tmp_path / "stuck.mp4"
+    os.mkfifo(fifo)
+    for _ in range(4):
+        decoder = VideoDecoder(Sampling(2), timeout=60)
+        decoder._start()  # started up front, so stop() lands while the decode waits
+        outcome: list[BaseException] = []
+
+        def decode(decoder=decoder, outcome=outcome):
+            try:
+                decoder(fifo)
+            except BaseException as err:
+                outcome.append(err)
+
+        thread = threading.Thread(target=decode)
+        thread.start()
+        time.sleep(0.3)
+        decoder.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], VideoDecodeError), outcome
+        assert "stopped" in outcome[0].reason and outcome[0].path == str(fifo)
+        decoder.close()
+        with pytest.raises(VideoDecodeError, match="stopped"):
+            decoder(fifo)  # a stopped decoder does not start a new child

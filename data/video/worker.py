@@ -92,7 +92,9 @@ class VideoDecoder:
         self._proc = None
         self._conn = None
         self._stopped = False
-        self._lock = threading.Lock()  # stop() vs a decode about to (re)start the child
+        # stop() runs on the consumer's thread while a decode may be starting, waiting on or
+        # retiring the child on its own: the lock makes each hand-over of the child one step.
+        self._lock = threading.RLock()
 
     def _start(self) -> None:
         # A fresh interpreter running only this module (``python -m``): unlike multiprocessing's
@@ -117,12 +119,17 @@ class VideoDecoder:
         return self._proc is not None and self._proc.poll() is None
 
     def _kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait(timeout=10)
-        if self._conn is not None:
-            self._conn.close()
-        self._proc = self._conn = None
+        # Taken out under the lock, so a child is killed and its socket closed exactly once
+        # (two closes of one descriptor fail, or close a file opened since by another thread).
+        with self._lock:
+            proc, conn = self._proc, self._conn
+            self._proc = self._conn = None
+        if proc is not None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        if conn is not None:
+            conn.close()
 
     def __call__(self, path: str | os.PathLike) -> DecodedVideo:
         """The sampled frames of ``path``; raises :class:`VideoDecodeError` naming it on failure.
@@ -163,18 +170,20 @@ class VideoDecoder:
             if not self._alive():
                 self._kill()
                 self._start()
+            proc, conn = self._proc, self._conn  # this decode's child, even if stop() retires it
         try:
-            self._conn.send((path, self.sampling, backend, self.threads))
-            if not self._conn.poll(self.timeout):
+            conn.send((path, self.sampling, backend, self.threads))
+            if not conn.poll(self.timeout):
                 self._kill()
                 raise _TimedOut
-            status, value = self._conn.recv()
+            status, value = conn.recv()
         except (EOFError, OSError):
             code = None
-            if self._proc is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    code = self._proc.wait(timeout=2)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = proc.wait(timeout=2)
             self._kill()
+            if self._stopped:
+                raise VideoDecodeError(path, "decoding was stopped") from None
             raise VideoDecodeError(path, f"decoder process died (exit code {code})") from None
         if status == "err":
             raise VideoDecodeError(path, value)
@@ -182,10 +191,12 @@ class VideoDecoder:
 
     def close(self) -> None:
         """Stop the child process (politely, then by force)."""
-        if self._alive():
+        with self._lock:
+            proc, conn = self._proc, self._conn
+        if proc is not None and proc.poll() is None:
             try:
-                self._conn.send(None)
-                self._proc.wait(timeout=2)
+                conn.send(None)
+                proc.wait(timeout=2)
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self._kill()
