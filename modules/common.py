@@ -73,3 +73,22 @@ class SimilarityLogit(nn.Module):
             query = query[:, None]
         cos = F.cosine_similarity(query, b, dim=-1)
         return cos * self.log_scale.exp() + self.bias
+
+
+def close_gaps(probs: Tensor, gate: Tensor) -> Tensor:
+    """Fill one-frame gaps of a per-frame probability: ``p_t + (1 - p_t) g p_{t-1} p_{t+1}``.
+
+    ``probs``: ``[..., T]`` in [0, 1]; ``gate``: the learned probability ``g`` that a single
+    frame off between two on-frames is a missed detection, not a real pause (a scalar, or one
+    per frame, ``[..., T]``, when the frame itself carries the evidence). Detectors miss an
+    entity in a frame now and then; left open, the gap splits one occurrence into two (Count
+    counts it twice) and shortens it (Superlative compares durations a frame apart). The first
+    and last frames have one neighbour and are left as they are.
+    """
+    if probs.shape[-1] < 3:
+        return probs
+    inner = probs[..., 1:-1]
+    if gate.dim() > 0:
+        gate = gate[..., 1:-1]
+    bridged = inner + (1 - inner) * gate * probs[..., :-2] * probs[..., 2:]
+    return torch.cat([probs[..., :1], bridged, probs[..., -1:]], dim=-1)

@@ -6,7 +6,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from stair.modules.common import match_frames, project, time_attention, weighted_sum
+from stair.modules.common import EPS, match_frames, project, time_attention, weighted_sum
 from stair.modules.registry import register
 from stair.values import Category, Concept, Text, Video
 
@@ -15,12 +15,21 @@ from stair.values import Category, Concept, Text, Video
 class Filter(nn.Module):
     """Pools the focused frames into one concept vector: what was seen (held, done) in the window.
 
-    Attention over time: ``softmax_t(f_t . q / sqrt(D) + log window_t)`` over the real frames
-    (the reference's softmax ran over a singleton axis and ignored the keyword), with a learned
-    query per category plus, when given, the projected text ("objects they were *holding*"). The
-    attended features are gated by the text and projected into the concept space by a
-    per-category Linear. Appears in almost every question ("what did they hold before ...",
-    "did they see a phone ..."); feeds ``Exists``, ``Choose``, ``Equals``, ``ToAction``,
+    Two readings of the window, summed: attention over time, ``softmax_t(f_t . q / sqrt(D) +
+    log window_t)`` over the real frames (the reference's softmax ran over a singleton axis and
+    ignored the keyword), with a learned query per category plus, when given, the projected text
+    ("objects they were *holding*"), gated by the text; and the window's *union*, ``g max_t w_t
+    relu(s_c * f_t + b_c + V text)``, a feature present in any focused frame, however few
+    (``s_c``, ``b_c``: a per-category scale and shift of each feature; ``w``: the window over its
+    largest weight, so a peaked focus such as ``AttnVideo``'s counts its peak frame whole).
+    Softmax attention alone settles on a few frames, so a set spread over the window lost the
+    items seen elsewhere: an Exists over it read "no" for an item that was there. The learned
+    gate ``g = sigmoid(a_c + u . text)`` weighs the union by category and phrase. A phrase under
+    ``actions`` names the one action it reads ("the action *opening a box*", a Superlative
+    candidate, whose vector Superlative localises): attention alone, since the window's other
+    actions would blur the durations it compares. The sum is projected into the concept space
+    by a per-category Linear. Appears in almost every question ("what did they hold before
+    ...", "did they see a phone ..."); feeds ``Exists``, ``Choose``, ``Equals``, ``ToAction``,
     ``Superlative`` candidates, or answers a query itself. Supervised by multi-positive InfoNCE
     against the gold concept set.
     """
@@ -30,6 +39,11 @@ class Filter(nn.Module):
         self.queries = nn.Parameter(torch.randn(len(Category), dim) * dim**-0.5)
         self.text_query = nn.Linear(dim, dim)
         self.text_gate = nn.Linear(dim, dim)
+        self.union_scale = nn.Parameter(torch.ones(len(Category), dim))
+        self.union_shift = nn.Parameter(torch.zeros(len(Category), dim))
+        self.union_text = nn.Linear(dim, dim, bias=False)
+        self.union_gate = nn.Linear(dim, 1, bias=False)
+        self.union_bias = nn.Parameter(torch.zeros(len(Category)))
         self.out = nn.ModuleDict({c.value: nn.Linear(dim, dim) for c in Category})
         self._row = {c: i for i, c in enumerate(Category)}
 
@@ -45,7 +59,19 @@ class Filter(nn.Module):
         pooled = weighted_sum(attn, video.features)  # (B, D)
         if text is not None:
             pooled = pooled * (1 + torch.tanh(project(self.text_gate, text)))
-        return Concept(self.out[switch.value](pooled))
+            if switch is Category.ACTIONS:  # the phrase names the one action it reads
+                return Concept(self.out[switch.value](pooled))
+        row = self._row[switch]
+        shift = self.union_shift[row].expand(B, D)
+        gate = self.union_bias[row].expand(B, 1)
+        if text is not None:
+            shift = shift + project(self.union_text, text)
+            gate = gate + project(self.union_gate, text)
+        frames = video.features * self.union_scale[row] + shift[:, None]  # (B, T, D)
+        weight = torch.where(video.mask, video.focus, 0)  # padded frames: nothing
+        weight = weight / weight.amax(-1, keepdim=True).clamp_min(EPS)
+        union = (torch.relu(frames) * weight[..., None]).amax(dim=1)  # (B, D)
+        return Concept(self.out[switch.value](pooled + torch.sigmoid(gate) * union))
 
 
 @register

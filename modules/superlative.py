@@ -23,8 +23,11 @@ class Superlative(nn.Module):
     ``min`` the proper ``softmax_k(-d_k / tau)`` (learnable ``tau``); the output is the
     probability-weighted mix of the candidates' vectors. Over every action, ``min`` only weighs
     the actions that happen in the window: an action that never happens is not "the shortest
-    thing they did", so it counts as lasting the whole window, weighted by
-    ``P(never) = prod_t (1 - p_kt)``. Appears in "which did they do for
+    thing they did", so it counts as lasting the whole window, weighted by ``P(never) = 1 -
+    max_t p_kt``. (The product ``prod_t (1 - p_kt)`` let an action that never happens but
+    half-matches a few frames, a confusable "opening a book" while reading one, pass for the
+    shortest; and unlike ``Localize`` no one-frame gap is closed here, which bridged such
+    half-matches too.) Appears in "which did they do for
     longer/shorter" and "what did they do the longest" questions; answers them or feeds
     ``Equals``. Supervised by multi-positive InfoNCE against the gold action.
 
@@ -64,7 +67,7 @@ class Superlative(nn.Module):
         presence = torch.sigmoid(logits) * video.focus[:, None]  # (B, K, T)
         duration = presence.sum(-1)  # (B, K): soft number of frames each candidate lasts
         if switch is Extreme.MIN and not candidates:
-            never = torch.log1p(-presence.clamp(max=1 - 1e-6)).sum(-1).exp()  # (B, K)
+            never = 1 - presence.amax(-1)  # (B, K)
             duration = duration + never * video.focus.sum(-1, keepdim=True)
         sign = 1.0 if switch is Extreme.MAX else -1.0
         pick = torch.softmax(sign * duration / self.log_tau.exp(), dim=-1)  # (B, K)

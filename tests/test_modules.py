@@ -4,6 +4,7 @@ signatures: tests/test_registry.py)."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -212,6 +213,38 @@ def test_superlative_max_and_proper_min_and_every_action():
     assert sup(Extreme.MAX, video, (), actions=e[:3]).vector[0].argmax() == 0
 
 
+def test_superlative_min_is_not_fooled_by_an_action_that_half_matches_a_few_frames():
+    D = 4
+    sup = MODULES["Superlative"](dim=D)
+    with torch.no_grad():
+        sup.query.weight.copy_(torch.eye(D))
+        sup.query.bias.zero_()
+        sup.bias.zero_()
+        sup.log_tau.fill_(math.log(0.1))
+    frames = torch.full((1, 10, D), -100.0)
+    frames[0, :5, 0] = 100.0  # action 0 happens, 5 frames of 10
+    frames[0, 5:7, 1] = 0.0  # action 1 never happens but reads p = 0.5 on two frames
+    video = Video.from_features(frames)
+    # P(never) of action 1 is 1 - 0.5 (not 0.5 ** 2): it lasts 1 + 0.5 * 10 > 5 frames
+    shortest = sup(Extreme.MIN, video, (), actions=torch.eye(D)[:2]).vector[0]
+    assert shortest.argmax() == 0 and shortest[0] > 0.99
+
+
+def test_filter_reads_a_named_action_by_attention_alone():
+    # the union of the window would mix in the other actions of the video (Superlative's
+    # candidates are such Filters): under ``actions`` a phrase switches it off
+    filt = MODULES["Filter"](dim=4)
+    feats = torch.randn(2, 5, 4)
+    video = Video(feats, torch.ones(2, 5), torch.ones(2, 5, dtype=torch.bool))
+    text = Text(torch.randn(2, 4))
+    with torch.no_grad():
+        named = filt(Category.ACTIONS, video, text).vector
+        objects = filt(Category.OBJECTS, video, text).vector
+        filt.union_scale.mul_(3.0)  # what the union reads no longer matters
+        assert torch.equal(filt(Category.ACTIONS, video, text).vector, named)
+        assert not torch.allclose(filt(Category.OBJECTS, video, text).vector, objects)
+
+
 def test_choose_is_soft_and_returns_its_option_probability():
     choose = MODULES["Choose"]()
     first, second = Text(torch.tensor([[1.0, 0, 0]])), Text(torch.tensor([[0, 1.0, 0]]))
@@ -232,8 +265,31 @@ def test_filter_attention_is_a_softmax_over_time():
     video = Video(feats, window, torch.ones(1, 5, dtype=torch.bool))
     with torch.no_grad():
         out = filt(Category.OBJECTS, video)
-        expect = filt.out["objects"](feats[:, 2])
+        union = torch.relu(feats[:, 2])  # the window is one frame; scale 1, shift 0 at first
+        expect = filt.out["objects"](feats[:, 2] + 0.5 * union)  # the gate starts at 0.5
     assert torch.allclose(out.vector, expect, atol=1e-4)
+
+
+def test_filter_keeps_an_item_seen_in_one_frame_of_a_wide_window():
+    # attention settles on frame 0; the item of frame 3 still reaches the concept at full
+    # strength through the window's union, and nothing comes from outside the window or padding
+    filt = MODULES["Filter"](dim=4)
+    with torch.no_grad():
+        filt.out["objects"].weight.copy_(torch.eye(4))
+        filt.out["objects"].bias.zero_()
+        filt.queries.copy_(torch.tensor([[20.0, 0, 0, 0]] * len(Category)))
+        filt.union_bias.fill_(30.0)  # the union's gate open
+    feats = torch.zeros(1, 6, 4)
+    feats[0, 0, 0] = 3.0  # what attention looks at
+    feats[0, 3, 1] = 1.0  # seen once, elsewhere in the window
+    feats[0, 4, 2] = 5.0  # outside the window
+    feats[0, 5, 3] = 5.0  # padding
+    window = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0, 1.0]])
+    mask = torch.tensor([[True] * 5 + [False]])
+    with torch.no_grad():
+        out = filt(Category.OBJECTS, Video(feats, window, mask)).vector[0]
+    assert out[1] >= 1.0 - 1e-5  # the union's max, undiluted by attention weights
+    assert out[2].abs() < 1e-3 and out[3].abs() < 1e-6
 
 
 def test_concept_bank_actions_and_vocabulary():
@@ -247,3 +303,53 @@ def test_concept_bank_actions_and_vocabulary():
     assert torch.isclose(bank.temperature, torch.tensor(0.1))
     with pytest.raises(ValueError, match="unique"):
         ConceptBank(["a", "a"], 4)
+
+
+def test_close_gaps_bridges_one_missed_frame_only():
+    from stair.modules.common import close_gaps
+
+    p = torch.tensor([[1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]])
+    out = close_gaps(p, torch.tensor(0.8))
+    assert out[0, 2] == pytest.approx(0.8)  # one frame off between two on-frames
+    assert out[0, 5] == 0 and out[0, 6] == 0  # a two-frame pause is real
+    assert out[0, 8] == 0 and torch.equal(out[0, [0, 1, 3, 4, 7]], p[0, [0, 1, 3, 4, 7]])
+    assert torch.equal(close_gaps(p, torch.tensor(0.0)), p)
+    assert torch.equal(close_gaps(p[:, :2], torch.tensor(1.0)), p[:, :2])  # too short to bridge
+
+
+def test_localize_closes_a_missed_frame_and_not_across_padding():
+    loc = MODULES["Localize"](dim=2)
+    with torch.no_grad():
+        loc.query.weight.copy_(torch.eye(2))
+        loc.query.bias.zero_()
+        loc.bias.fill_(-5.0)
+        loc.gap.fill_(20.0)  # gate ~1
+    feats = torch.zeros(1, 6, 2)
+    feats[0, [0, 2, 3, 5], 0] = 30.0  # on at 0, 2-3, and at 5 (padding)
+    mask = torch.tensor([[True] * 5 + [False]])
+    video = Video(feats, torch.ones(1, 6), mask)
+    with torch.no_grad():
+        probs = loc(video, Text(torch.tensor([[1.0, 0.0]]))).probs[0]
+    assert probs[1] > 0.99  # missed between two detections: bridged
+    assert probs[4] < 0.01  # between an on-frame and padding: not bridged
+    assert probs[5] == 0
+
+
+def test_localize_tells_a_missed_detection_from_a_pause_by_the_frame_itself():
+    # frames 1 and 3 both sit between two detections; only frame 1 still shows what goes with
+    # the action (feature 1), so only frame 1 is bridged
+    loc = MODULES["Localize"](dim=2)
+    with torch.no_grad():
+        loc.query.weight.copy_(torch.eye(2))
+        loc.query.bias.zero_()
+        loc.bias.fill_(-5.0)
+        loc.gap_query.weight.copy_(torch.tensor([[0.0, 0.0], [30.0, 0.0]]))
+        loc.gap_query.bias.zero_()
+        loc.gap.fill_(-10.0)
+    feats = torch.zeros(1, 5, 2)
+    feats[0, [0, 2, 4], 0] = 30.0
+    feats[0, 1, 1] = 1.0
+    video = Video(feats, torch.ones(1, 5), torch.ones(1, 5, dtype=torch.bool))
+    with torch.no_grad():
+        probs = loc(video, Text(torch.tensor([[1.0, 0.0]]))).probs[0]
+    assert probs[1] > 0.99 and probs[3] < 0.01
