@@ -26,10 +26,10 @@ class Superlative(nn.Module):
     thing they did", so it counts as lasting the whole window, weighted by ``P(never) = 1 -
     max_t p_kt``. (The product ``prod_t (1 - p_kt)`` let an action that never happens but
     half-matches a few frames, a confusable "opening a book" while reading one, pass for the
-    shortest; and unlike ``Localize`` no one-frame gap is closed here, which bridged such
-    half-matches too.) Appears in "which did they do for
-    longer/shorter" and "what did they do the longest" questions; answers them or feeds
-    ``Equals``. Supervised by multi-positive InfoNCE against the gold action.
+    shortest. Unlike ``Localize``, no one-frame gap is closed here: closing can only raise such
+    half-matches.) Appears in "which did they do for longer/shorter" and "what did they do the
+    longest" questions; answers them or feeds ``Equals``. Supervised by multi-positive InfoNCE
+    against the gold action.
 
     ``shares``: it may localise its candidates with ``Localize``'s own ``query`` and ``bias``
     (the same bilinear frame match; ``build_modules(share=True)``), so that the supervision of
