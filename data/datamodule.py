@@ -229,16 +229,28 @@ class QADataModule(L.LightningDataModule):
         )
         if not isinstance(saved, dict):
             raise CheckpointError(path, "it holds no vocabularies (not a STAIR model checkpoint)")
-        voc = Vocabularies.from_dict(dict(saved))
+        return self._checked(Vocabularies.from_dict(dict(saved)), path)
+
+    def read_with(self, vocabularies: dict | Vocabularies, source: object) -> None:
+        """Read the data from now on with a trained model's vocabularies (``source``: where they
+        come from, for errors), so that words and concepts have the ids it learned: what
+        ``vocabularies_from`` does for a checkpoint file, for a model already loaded."""
+        if isinstance(vocabularies, dict):
+            vocabularies = Vocabularies.from_dict(dict(vocabularies))
+        self.__dict__["vocabularies"] = self._checked(vocabularies, source)
+
+    def _checked(self, voc: Vocabularies, source: object) -> Vocabularies:
+        """``voc``, if it can read this folder (feature size, answer mode); else CheckpointError."""
         dim = int(self.store.get(self.store.ids()[0])[0].shape[1])
         if voc.feature_dim != dim:
             raise CheckpointError(
-                path, f"it was trained on {voc.feature_dim}-d features; {self.features_path} "
+                source, f"it was trained on {voc.feature_dim}-d features; {self.features_path} "
                 f"holds {dim}-d ones",
             )  # fmt: skip
         if voc.answer_mode != self.answer_mode:
             raise CheckpointError(
-                path, f"it answers in {voc.answer_mode!r} mode; {self.root} is {self.answer_mode!r}"
+                source,
+                f"it answers in {voc.answer_mode!r} mode; {self.root} is {self.answer_mode!r}",
             )
         return voc
 

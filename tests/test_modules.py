@@ -317,13 +317,21 @@ def test_close_gaps_bridges_one_missed_frame_only():
     assert torch.equal(close_gaps(p[:, :2], torch.tensor(1.0)), p[:, :2])  # too short to bridge
 
 
-def test_localize_closes_a_missed_frame_and_not_across_padding():
+def _localize(gap: float, gap_query: list[list[float]] | None = None) -> torch.nn.Module:
+    """A 2-d Localize matching feature 0; its gap gate ``sigmoid(gap + f . gap_query a)``."""
     loc = MODULES["Localize"](dim=2)
     with torch.no_grad():
         loc.query.weight.copy_(torch.eye(2))
         loc.query.bias.zero_()
         loc.bias.fill_(-5.0)
-        loc.gap.fill_(20.0)  # gate ~1
+        loc.gap_query.weight.copy_(torch.tensor(gap_query or [[0.0, 0.0], [0.0, 0.0]]))
+        loc.gap_query.bias.zero_()
+        loc.gap.fill_(gap)
+    return loc
+
+
+def test_localize_closes_a_missed_frame_and_not_across_padding():
+    loc = _localize(20.0)  # gate ~1
     feats = torch.zeros(1, 6, 2)
     feats[0, [0, 2, 3, 5], 0] = 30.0  # on at 0, 2-3, and at 5 (padding)
     mask = torch.tensor([[True] * 5 + [False]])
@@ -338,14 +346,7 @@ def test_localize_closes_a_missed_frame_and_not_across_padding():
 def test_localize_tells_a_missed_detection_from_a_pause_by_the_frame_itself():
     # frames 1 and 3 both sit between two detections; only frame 1 still shows what goes with
     # the action (feature 1), so only frame 1 is bridged
-    loc = MODULES["Localize"](dim=2)
-    with torch.no_grad():
-        loc.query.weight.copy_(torch.eye(2))
-        loc.query.bias.zero_()
-        loc.bias.fill_(-5.0)
-        loc.gap_query.weight.copy_(torch.tensor([[0.0, 0.0], [30.0, 0.0]]))
-        loc.gap_query.bias.zero_()
-        loc.gap.fill_(-10.0)
+    loc = _localize(-10.0, [[0.0, 0.0], [30.0, 0.0]])
     feats = torch.zeros(1, 5, 2)
     feats[0, [0, 2, 4], 0] = 30.0
     feats[0, 1, 1] = 1.0

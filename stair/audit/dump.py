@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from stair.audit.explain import explain_batch
-from stair.data.datamodule import GENERATED, QADataModule, Vocabularies
+from stair.data.datamodule import GENERATED, QADataModule
 from stair.data.qa_dataset import QADataset, VideoBatchSampler
 from stair.errors import StairError
 from stair.files import lock, write_json, write_text
@@ -246,7 +246,7 @@ def audit(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # the checkpoint's vocabularies, so words and concepts have the ids the model was trained on
-    data.__dict__["vocabularies"] = Vocabularies.from_dict(dict(lit.hparams["vocabularies"]))
+    data.read_with(lit.hparams["vocabularies"], "the model")
     dump = out / "records.jsonl"
     with lock(out / "records.lock", f"audit dump {dump}"):
         texts = {r.qid: r.question for r in data.records(split)}

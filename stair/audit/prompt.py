@@ -135,10 +135,9 @@ def explain_split(lit: Any, data: Any, split: str, limit: int | None = None) -> 
     from torch.utils.data import DataLoader
 
     from stair.audit.explain import explain_batch
-    from stair.data.datamodule import Vocabularies
     from stair.data.qa_dataset import QADataset
 
-    data.__dict__["vocabularies"] = Vocabularies.from_dict(dict(lit.hparams["vocabularies"]))
+    data.read_with(lit.hparams["vocabularies"], "the model")
     texts = {r.qid: r.question for r in data.records(split)}
     examples = data.examples(split)[:limit]
     loader = DataLoader(QADataset(examples), batch_size=data.eval_batch_size,
