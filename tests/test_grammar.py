@@ -20,6 +20,7 @@ from stair.generator.target import (
 )
 from stair.generator.tokenizer import GeneratorTokenizer, module_labels
 from stair.programs import SIGNATURES, VType, compile_program, from_tokens, to_tokens
+from stair.programs.serialize import MAX_TREE_DEPTH
 
 PROGRAMS = [
     "Exists(phone, Iterate(Localize(before, opening a door), Filter(frame, [objects])))",
@@ -187,6 +188,38 @@ def test_random_walks_always_compile(parts):
         words = [f"w{i}" for i in range(qlen)]
         tree = from_tokens(from_target(tokenizer.decode(ids), words))
         assert to_tokens(tree) == from_target(tokenizer.decode(ids), words)
+
+
+def test_walks_that_nest_as_deep_as_they_can_stop_at_the_readers_limit(parts):
+    """A walk that takes a module whenever one is allowed (its first 300 tokens), then finishes
+    as briefly as it can, nests as deep as the grammar lets it: the program still reads back
+    (``from_tokens`` refuses more than MAX_TREE_DEPTH levels)."""
+    tokenizer, grammar, _ = parts
+    labels = {tokenizer.vocab[label] for label in module_labels()} & set(tokenizer.vocab.values())
+    rng = random.Random(1)
+    for _ in range(3):
+        state, ids = grammar.initial(5), []
+        while True:
+            options = grammar.allowed(state, 5, INF)
+            modules = [t for t in options if t in labels]
+            if modules and len(ids) < 300:
+                token = rng.choice(modules)
+            else:  # the token leaving the fewest still to write
+                token = min(options, key=lambda t: grammar.step(state, t, 5)[1])
+            if token == tokenizer.eos_id:
+                break
+            ids.append(token)
+            state = grammar.step(state, token, 5)
+        tree = from_tokens(from_target(tokenizer.decode(ids), [f"w{i}" for i in range(5)]))
+        assert MAX_TREE_DEPTH - 4 <= max(depth(tree.root)) <= MAX_TREE_DEPTH
+
+
+def depth(arg, level: int = 0):
+    """The depth of every value under ``arg`` (lists count a level, as the readers do)."""
+    yield level
+    items = arg if isinstance(arg, tuple) else getattr(arg, "args", ())
+    for item in items:
+        yield from depth(item, level + 1)
 
 
 def test_logits_processor_masks_and_renormalises(parts):

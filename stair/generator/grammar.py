@@ -6,10 +6,11 @@ state is a stack of what is still expected, top last; every frame ends with ``sl
 argument slot it fills (one per module label and parameter, plus the root) and the slot that its
 node fills:
 
-- ``("S", slot, parent)``: one argument slot: a value of the slot's types (``video``, a phrase, or
-  a module returning one of them), ``_`` if the slot is optional, ``[`` if it is variadic, and
-  only ``_`` when an ``only_with`` switch is absent (``Temporal[before]``'s second anchor);
-- ``("L", slot, parent)``: inside ``[ ... ]``: another value or ``]``;
+- ``("S", depth, slot, parent)``: one argument slot: a value of the slot's types (``video``, a
+  phrase, or a module returning one of them), ``_`` if the slot is optional, ``[`` if it is
+  variadic, and only ``_`` when an ``only_with`` switch is absent (``Temporal[before]``'s second
+  anchor); ``depth``: how deep in the tree the value sits (the root 0);
+- ``("L", depth, slot, parent)``: inside ``[ ... ]``: another value (at ``depth``) or ``]``;
 - ``("P", slot, parent)``: just after an opening ``"``: a copy marker ``<qj>`` of a question
   word, or the first word of a known concept of one of the kinds the slot takes;
 - ``("C", j, slot, parent)``: after copying word ``j``: the next word's marker or the closing
@@ -18,8 +19,10 @@ node fills:
 
 The empty stack accepts only EOS. Each state also carries ``need``, the fewest tokens that still
 complete it; a token is allowed only when ``need`` after it, plus EOS, fits in what is left of
-``max_new_tokens``, so every decoded sequence is a complete program -- it always passes
-:func:`~stair.programs.from_tokens` once its markers are replaced by their words.
+``max_new_tokens``, and a module only where its shallowest completion stays within
+:data:`~stair.programs.serialize.MAX_TREE_DEPTH`, so every decoded sequence is a complete
+program -- it always passes :func:`~stair.programs.from_tokens` once its markers are replaced by
+their words.
 Applying it to decoding and to training targets is :mod:`stair.generator.constraint`.
 """
 
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from stair.generator.target import PhraseInventory, marker
-from stair.programs.serialize import CLOSE, NONE, OPEN, QUOTE, VIDEO_TOKEN
+from stair.programs.serialize import CLOSE, MAX_TREE_DEPTH, NONE, OPEN, QUOTE, VIDEO_TOKEN
 from stair.programs.signatures import SIGNATURES, Signature, VType
 
 Frame = tuple
@@ -96,6 +99,7 @@ class ProgramGrammar:
         self._scope_ends = frozenset(scope_ends)
         self.root = self._intern_slot(_Slot(inventory.roots(), modules_only=True, key="root"))
         self._minlen = {copy: self._fixpoint(copy) for copy in (True, False)}
+        self._below = self._depth_fixpoint()
         self._moves: dict[tuple[Frame, int], dict[int, Move]] = {}
 
     # -- construction -----------------------------------------------------------------------------
@@ -160,6 +164,32 @@ class ProgramGrammar:
                     best[kind], changed = total, True
         return best
 
+    def _depth_fixpoint(self) -> dict[int, int]:
+        """Label id -> fewest levels below a node of it in its shallowest completion (a node
+        of only leaf arguments: 1; its leaves sit one level down)."""
+        best_type = {t: INF for t in VType}
+        below: dict[int, int] = {}
+        changed = True
+        while changed:
+            changed = False
+            for label, slots in self._label_slots.items():
+                levels = 1 + max((self._slot_levels(s, best_type) for s in slots), default=0)
+                if levels < below.get(label, INF):
+                    below[label], changed = levels, True
+                kind = self._returns[label]
+                if levels < best_type[kind]:
+                    best_type[kind], changed = levels, True
+        return below
+
+    def _slot_levels(self, sid: int, best_type: Mapping[VType, int]) -> int:
+        """Fewest levels below a value filling slot ``sid`` (0: a leaf, ``_`` or ``[ ]``)."""
+        slot = self._slots[sid]
+        if slot.empty_only or slot.optional or slot.variadic:
+            return 0
+        if not slot.modules_only and slot.types & {VType.VIDEO, VType.TEXT}:
+            return 0
+        return min((best_type[t] for t in slot.types), default=INF)
+
     def _phrase_need(self, kinds: int, copy: bool) -> int:
         """Tokens to finish a phrase just opened: a marker and ``"``, or concept words and ``"``."""
         return min(2 if copy else INF, 1 + self._to_end(0, kinds))
@@ -183,7 +213,7 @@ class ProgramGrammar:
         """Fewest tokens that complete ``frame``."""
         kind = frame[0]
         if kind == "S":
-            return self._slot_need(frame[1], qlen > 0)
+            return self._slot_need(frame[2], qlen > 0)
         if kind in ("L", "C"):
             return 1
         if kind == "P":
@@ -191,29 +221,31 @@ class ProgramGrammar:
         return 1 + self._to_end(frame[1], self._slots[frame[2]].kinds)
 
     # -- moves ------------------------------------------------------------------------------------
-    def _value_moves(self, sid: int, psid: int) -> dict[int, tuple[Frame, ...]]:
-        """A value for slot ``sid`` (whose node fills slot ``psid``): video, phrase or module."""
+    def _value_moves(self, depth: int, sid: int, psid: int) -> dict[int, tuple[Frame, ...]]:
+        """A value at ``depth`` for slot ``sid`` (whose node fills slot ``psid``): video, phrase
+        or a module whose shallowest completion fits within :data:`MAX_TREE_DEPTH`."""
         slot, out = self._slots[sid], {}
         if VType.VIDEO in slot.types and not slot.modules_only:
             out[self.t_video] = ()
         if VType.TEXT in slot.types and not slot.modules_only:
             out[self.t_quote] = (("P", sid, psid),)
         for label, slots in self._label_slots.items():
-            if self._returns[label] in slot.types:
-                out[label] = tuple(("S", s, sid) for s in reversed(slots))
+            if self._returns[label] in slot.types and depth + self._below[label] <= MAX_TREE_DEPTH:
+                out[label] = tuple(("S", depth + 1, s, sid) for s in reversed(slots))
         return out
 
     def _frame_moves(self, frame: Frame, qlen: int) -> dict[int, tuple[Frame, ...]]:
         kind, copyable = frame[0], min(qlen, self.max_words)
         if kind == "S":
-            slot = self._slots[frame[1]]
+            depth, sid, psid = frame[1:]
+            slot = self._slots[sid]
             if slot.empty_only:
                 return {self.t_none: ()}
             moves = {self.t_none: ()} if slot.optional else {}
             if slot.variadic:
-                moves[self.t_open] = (("L", *frame[1:]),)
+                moves[self.t_open] = (("L", depth + 1, sid, psid),)
             else:
-                moves.update(self._value_moves(*frame[1:]))
+                moves.update(self._value_moves(depth, sid, psid))
             return moves
         if kind == "L":
             moves = {t: (frame, *rest) for t, rest in self._value_moves(*frame[1:]).items()}
@@ -285,7 +317,7 @@ class ProgramGrammar:
         return self._slots[slot].key + {0: "", 1: " list", 2: " phrase"}[mode]
 
     def initial(self, qlen: int) -> State:
-        frame = ("S", self.root, -1)
+        frame = ("S", 0, self.root, -1)
         return ((frame,), self.frame_need(frame, qlen))
 
     def step(self, state: State, token: int, qlen: int) -> State | None:
