@@ -62,6 +62,19 @@ def trained(dataset, tmp_path_factory):
     return lit.generator.eval(), ckpt, dm
 
 
+def test_recombination_is_seeded_and_drawn_afresh_for_each_epoch(dataset):
+    dm = GeneratorDataModule(str(dataset), recombine=0.3, recombine_anchors=0.4,
+                             indirect_anchors=0.5, recombine_references=0.5)  # fmt: skip
+    first, again, second = (dm.training_examples(e) for e in (0, 0, 1))
+    assert [e.question for e in first] == [e.question for e in again]
+    assert [e.question for e in first] != [e.question for e in second]
+    assert len(first) == len(second) == len(dm.examples("train"))
+    recombined = [e for e in first if e.qid.endswith(":recombined")]
+    assert recombined and all(from_tokens(list(e.tokens)) == e.tree for e in recombined)
+    plain = GeneratorDataModule(str(dataset)).training_examples(3)
+    assert plain == dm.examples("train")
+
+
 # -- tokenizer and targets -----------------------------------------------------------------------
 def test_tokenizer_splits_like_text_tokenize(data):
     tok = data.tokenizer

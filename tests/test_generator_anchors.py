@@ -90,3 +90,17 @@ def test_recombine_anchors_is_seeded_and_keeps_the_rate():
     done = [r for r in everything if r is not None]
     assert 20 < len(done) <= len(pairs)
     assert all(w not in (p[0] for p in pairs) for w, _ in done)
+
+
+def test_indirect_recombination_makes_both_ends_of_a_window_indirect():
+    pairs = [parts(*INDIRECT), parts(*BETWEEN)] * 10
+    lexicon = AnchorLexicon.learn(pairs)
+    between = [r for r in recombine_anchors(pairs, 1.0, lexicon, seed=3, indirect=1.0)[1::2]]
+    assert all(r is not None for r in between)
+    for words, tree in between:
+        (window,) = {n for n in tree.nodes if n.module == "Temporal"}
+        assert all(a.args[1].module == "ToAction" for a in window.args[1:])
+        assert " ".join(words).count("the thing they were holding last") == 2
+    # without it, both ends are indirect only when both draws say so
+    plain = recombine_anchors(pairs, 1.0, lexicon, seed=3)[1::2]
+    assert sum(" ".join(r[0]).count("the thing they were") == 2 for r in plain if r) < 10

@@ -186,11 +186,16 @@ def recombine_anchors(
     rate: float,
     lexicon: AnchorLexicon,
     seed: int = 0,
+    indirect: float = 0.0,
 ) -> list[tuple[list[str], ModuleTree] | None]:
     """For each ``(words, tree)``: with probability ``rate``, when it has anchors with known
     words, a version with some of them (each with chance 1/2, at least one) replaced by other
     training questions' anchors -- a kind of anchor (phrase, ``ToAction``, ``Superlative``)
-    drawn uniformly, then an anchor of that kind; else ``None``."""
+    drawn uniformly, then an anchor of that kind; else ``None``. With chance ``indirect`` a
+    recombined question has instead **every** anchor replaced by an indirect reference
+    (``ToAction``): the training questions never hold two ("between opening the thing they were
+    holding first and closing the thing they were touching last"), and the uniform draw makes
+    both ends of a ``between`` window indirect in one recombination out of 36."""
     rng = random.Random(seed)
     found = [lexicon.found(words, tree) for words, tree in pairs]
     by_kind: dict[str, list[Anchor]] = defaultdict(list)
@@ -203,8 +208,11 @@ def recombine_anchors(
         if not own or rng.random() >= rate:
             out.append(None)
             continue
-        chosen = [a for a in own if rng.random() < 0.5] or [rng.choice(own)]
-        swaps = [(a, rng.choice(by_kind[rng.choice(kinds)])) for a in chosen]
+        if indirect > 0 and "ToAction" in by_kind and rng.random() < indirect:
+            swaps = [(a, rng.choice(by_kind["ToAction"])) for a in own]
+        else:
+            chosen = [a for a in own if rng.random() < 0.5] or [rng.choice(own)]
+            swaps = [(a, rng.choice(by_kind[rng.choice(kinds)])) for a in chosen]
         swaps = [(a, d) for a, d in swaps if d.node != a.node]
         out.append(with_anchors(list(words), tree, swaps) if swaps else None)
     return out

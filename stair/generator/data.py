@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Sampler
 from stair.data.dataset import iter_questions
 from stair.generator.anchors import AnchorLexicon, recombine_anchors
 from stair.generator.augment import recombine
+from stair.generator.references import ReferenceLexicon, recombine_references
 from stair.generator.target import PhraseInventory, copy_alternatives, to_target
 from stair.generator.tokenizer import GeneratorTokenizer
 from stair.programs.serialize import from_tokens, to_tokens
@@ -97,8 +98,8 @@ def _contains(words: list[str], phrase: list[str]) -> bool:
 class LengthBatchSampler(Sampler[list[int]]):
     """Shuffled batches of similar length (less padding), in a new seeded order each epoch."""
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int = 0) -> None:
-        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
+    def __init__(self, lengths: list[int], batch_size: int, seed: int = 0, epoch: int = 0) -> None:
+        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, epoch
 
     def __len__(self) -> int:
         chunk = self.batch_size * 16
@@ -134,6 +135,13 @@ class GeneratorDataModule(LightningDataModule):
             ("opening a door", "the longest action", "opening the thing they were holding
             last") trained on with other training questions' anchors in their place
             (:mod:`stair.generator.anchors`; 0: off); these are not also recombined as above.
+        indirect_anchors: share of those anchor recombinations that make every anchor of the
+            question an indirect reference (both ends of a ``between`` window).
+        recombine_references: share of the training questions (recombined as above or not)
+            with an object said "the <phrase>" replaced by an indirect reference ("the thing
+            they were holding last"; :mod:`stair.generator.references`; 0: off).
+            All are drawn afresh for each epoch when the trainer reloads its dataloaders every
+            epoch (:meth:`train_dataloader`).
         num_workers: dataloader worker processes.
         seed: seed of the batch order and of the recombination.
     """
@@ -147,6 +155,8 @@ class GeneratorDataModule(LightningDataModule):
         eval_splits: list[str] | None = None,
         recombine: float = 0.0,
         recombine_anchors: float = 0.0,
+        indirect_anchors: float = 0.0,
+        recombine_references: float = 0.0,
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
@@ -156,10 +166,13 @@ class GeneratorDataModule(LightningDataModule):
         self.batch_size, self.max_words, self.min_word_count = batch_size, max_words, min_word_count
         self.eval_splits = list(eval_splits or ["test"])
         self.num_workers, self.seed, self.recombine = num_workers, seed, recombine
-        self.recombine_anchors = recombine_anchors
+        self.recombine_anchors, self.indirect_anchors = recombine_anchors, indirect_anchors
+        self.recombine_references = recombine_references
         self.tokenizer: GeneratorTokenizer | None = None
         self._examples: dict[str, list[Example]] = {}
-        self._training: list[Example] | None = None  # train, recombined: built once
+        self._training: tuple[int, list[Example]] | None = None  # (epoch, train recombined)
+        self._lexicon: AnchorLexicon | None = None
+        self._references: ReferenceLexicon | None = None
 
     def examples(self, split: str) -> list[Example]:
         """The examples of ``split`` (read and compiled once)."""
@@ -168,28 +181,40 @@ class GeneratorDataModule(LightningDataModule):
             log.info("read %d questions of %s", len(self._examples[split]), split)
         return self._examples[split]
 
-    def training_examples(self) -> list[Example]:
+    def training_examples(self, epoch: int = 0) -> list[Example]:
         """The ``train`` examples, a ``recombine_anchors`` share of them with recombined anchors
-        and a ``recombine`` share of the others with recombined time expressions (seeded)."""
+        and a ``recombine`` share of the others with recombined time expressions, drawn for
+        ``epoch`` (seeded by the data seed and the epoch)."""
         train = self.examples("train")
-        if self.recombine <= 0 and self.recombine_anchors <= 0:
+        rates = (self.recombine, self.recombine_anchors, self.recombine_references)
+        if max(rates) <= 0:
             return train
         pairs = [(tokenize(ex.question), ex.tree) for ex in train]
-        lexicon = AnchorLexicon.learn(pairs)
-        anchored = recombine_anchors(pairs, self.recombine_anchors, lexicon, self.seed)
-        timed = recombine(pairs, self.recombine, self.seed, lexicon)
-        out, counts = [], {"anchors": 0, "time expressions": 0}
-        for ex, by_anchor, by_time in zip(train, anchored, timed):
+        if self._lexicon is None:
+            self._lexicon = AnchorLexicon.learn(pairs)
+            self._references = ReferenceLexicon.learn(pairs, self._lexicon)
+        lexicon, seed = self._lexicon, self.seed + 7919 * epoch
+        anchored = recombine_anchors(pairs, self.recombine_anchors, lexicon, seed,
+                                     self.indirect_anchors)  # fmt: skip
+        timed = recombine(pairs, self.recombine, seed, lexicon)
+        counts = {"anchors": 0, "time expressions": 0, "object references": 0}
+        base = []
+        for pair, by_anchor, by_time in zip(pairs, anchored, timed):
             new, what = (by_anchor, "anchors") if by_anchor else (by_time, "time expressions")
-            if new is None:
+            counts[what] += new is not None
+            base.append(new or pair)
+        referenced = recombine_references(base, self.recombine_references, self._references, seed)
+        out = []
+        for ex, pair, by_reference in zip(train, base, referenced):
+            counts["object references"] += by_reference is not None
+            words, tree = by_reference or pair
+            if by_reference is None and pair[1] is ex.tree:
                 out.append(ex)
                 continue
-            words, tree = new
-            counts[what] += 1
             out.append(Example(f"{ex.qid}:recombined", " ".join(words) + "?", tree,
                                tuple(to_tokens(tree))))  # fmt: skip
-        log.info("recombined the anchors of %d training questions, the time expressions of %d",
-                 counts["anchors"], counts["time expressions"])  # fmt: skip
+        log.info("recombined training questions: %s",
+                 ", ".join(f"the {k} of {v}" for k, v in counts.items()))  # fmt: skip
         return out
 
     def vocabulary(self) -> tuple[GeneratorTokenizer, PhraseInventory]:
@@ -253,11 +278,16 @@ class GeneratorDataModule(LightningDataModule):
         return collate
 
     def train_dataloader(self) -> DataLoader:
-        if self._training is None:
-            self._training = self.training_examples()
-        examples = self._training
+        """Training batches; recombined afresh for every epoch where the trainer reloads its
+        dataloaders each epoch (``reload_dataloaders_every_n_epochs: 1``, as the configs do),
+        else drawn once."""
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        if self._training is None or self._training[0] != epoch:
+            self._training = (epoch, self.training_examples(epoch))
+        examples = self._training[1]
         items = self._encoded(examples)
-        sampler = LengthBatchSampler([len(i["target"]) for i in items], self.batch_size, self.seed)
+        lengths = [len(i["target"]) for i in items]
+        sampler = LengthBatchSampler(lengths, self.batch_size, self.seed, epoch)
         return DataLoader(items, batch_sampler=sampler, num_workers=self.num_workers,
                           collate_fn=self._collate(examples))  # fmt: skip
 
