@@ -183,8 +183,9 @@ class GeneratorDataModule(LightningDataModule):
 
     def training_examples(self, epoch: int = 0) -> list[Example]:
         """The ``train`` examples, a ``recombine_anchors`` share of them with recombined anchors
-        and a ``recombine`` share of the others with recombined time expressions, drawn for
-        ``epoch`` (seeded by the data seed and the epoch)."""
+        and a ``recombine`` share of the others with recombined time expressions, then a
+        ``recombine_references`` share of all with an object turned into an indirect reference,
+        drawn for ``epoch`` (seeded by the data seed and the epoch)."""
         train = self.examples("train")
         rates = (self.recombine, self.recombine_anchors, self.recombine_references)
         if max(rates) <= 0:
