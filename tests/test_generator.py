@@ -207,8 +207,12 @@ def test_cli_fit_test_predict(dataset, tmp_path, caplog, capsys):
               "--model.d_model=32", "--model.d_ff=64", "--data.eval_splits=[test]"]  # fmt: skip
     assert main(["generator", "fit", *common, "--trainer.max_steps=2"]) == 0
     ckpt = next(tmp_path.rglob("last.ckpt"))
+    saved = tmp_path / "config.yaml"
+    assert saved.exists()  # a fit saves its config; a test saves none where it runs
+    saved.unlink()
     capsys.readouterr()
     assert main(["generator", "test", *common, f"--ckpt_path={ckpt}"]) == 0
+    assert not saved.exists()
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1].startswith("exact match: test ") and printed[-1].endswith(" %")
     assert any(line.startswith("  by depth: ") for line in printed)

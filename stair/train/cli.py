@@ -89,6 +89,8 @@ def lightning_cli(cli_class: type, model: type, data: type, args: list[str], pro
             args = [args[0], "--verbose=false", *args[1:]]
         if not any(a.startswith("--trainer.logger") for a in args):
             args = [*args, "--trainer.logger=false"]  # last, over the config's: no new version_N
+    from lightning.pytorch.cli import SaveConfigCallback
+
     from stair.train.callbacks import hide_version
     from stair.train.checkpoint import safe_cli
 
@@ -99,8 +101,10 @@ def lightning_cli(cli_class: type, model: type, data: type, args: list[str], pro
             return trainer
 
     try:
+        # only a fit saves its config (next to its logs); a test would write it where it is run
+        saving = SaveConfigCallback if args[:1] == ["fit"] else None
         cli = QuietCLI(
-            model, data, args=args, seed_everything_default=0,
+            model, data, args=args, seed_everything_default=0, save_config_callback=saving,
             save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": prog},
         )  # fmt: skip
     except SystemExit as done:  # --help, --print_config, argument errors
