@@ -171,8 +171,8 @@ class GeneratorDataModule(LightningDataModule):
         self.tokenizer: GeneratorTokenizer | None = None
         self._examples: dict[str, list[Example]] = {}
         self._training: tuple[int, list[Example]] | None = None  # (epoch, train recombined)
-        self._lexicon: AnchorLexicon | None = None
-        self._references: ReferenceLexicon | None = None
+        #: the training questions' (words, tree) pairs and the lexicons learned from them
+        self._lexicons: tuple[list, AnchorLexicon, ReferenceLexicon] | None = None
 
     def examples(self, split: str) -> list[Example]:
         """The examples of ``split`` (read and compiled once)."""
@@ -190,28 +190,31 @@ class GeneratorDataModule(LightningDataModule):
         rates = (self.recombine, self.recombine_anchors, self.recombine_references)
         if max(rates) <= 0:
             return train
-        pairs = [(tokenize(ex.question), ex.tree) for ex in train]
-        if self._lexicon is None:
-            self._lexicon = AnchorLexicon.learn(pairs)
-            self._references = ReferenceLexicon.learn(pairs, self._lexicon)
-        lexicon, seed = self._lexicon, self.seed + 7919 * epoch
+        if self._lexicons is None:  # learned once, from the training questions as they are
+            pairs = [(tokenize(ex.question), ex.tree) for ex in train]
+            anchors = AnchorLexicon.learn(pairs)
+            self._lexicons = (pairs, anchors, ReferenceLexicon.learn(pairs, anchors))
+        pairs, lexicon, references = self._lexicons
+        seed = self.seed + 7919 * epoch
         anchored = recombine_anchors(pairs, self.recombine_anchors, lexicon, seed,
                                      self.indirect_anchors)  # fmt: skip
         timed = recombine(pairs, self.recombine, seed, lexicon)
         counts = {"anchors": 0, "time expressions": 0, "object references": 0}
-        base = []
-        for pair, by_anchor, by_time in zip(pairs, anchored, timed):
+        base = []  # each question with its anchors or time expression recombined, or None
+        for by_anchor, by_time in zip(anchored, timed):
             new, what = (by_anchor, "anchors") if by_anchor else (by_time, "time expressions")
             counts[what] += new is not None
-            base.append(new or pair)
-        referenced = recombine_references(base, self.recombine_references, self._references, seed)
+            base.append(new)
+        mixed = [new or pair for new, pair in zip(base, pairs)]
+        referenced = recombine_references(mixed, self.recombine_references, references, seed)
         out = []
-        for ex, pair, by_reference in zip(train, base, referenced):
+        for ex, new, by_reference in zip(train, base, referenced):
             counts["object references"] += by_reference is not None
-            words, tree = by_reference or pair
-            if by_reference is None and pair[1] is ex.tree:
+            new = by_reference or new
+            if new is None:
                 out.append(ex)
                 continue
+            words, tree = new
             out.append(Example(f"{ex.qid}:recombined", " ".join(words) + "?", tree,
                                tuple(to_tokens(tree))))  # fmt: skip
         log.info("recombined training questions: %s",
