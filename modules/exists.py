@@ -5,26 +5,47 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stair.modules.common import SimilarityLogit
+from stair.modules.common import EPS, NEG, SimilarityLogit, match_frames, project
 from stair.modules.registry import register
 from stair.values import Bool, Concept, Frames, Text, Video
 
 
 @register
 class Exists(nn.Module):
-    """Is the named concept among the filtered ones? ``scale * cos(W item, items) + bias``.
+    """Is the named concept among the filtered ones? Read off the frames the set was found in.
 
-    Appears in verification questions ("did they hold a phone before ..."); ``item`` is a phrase
-    or an indirect reference, ``items`` usually a ``Filter`` output. The Bool is the answer of an
-    exists question, or feeds ``And``/``Or``/``Xor``/``Not`` and ``Compare``. Supervised by BCE.
+    When ``items`` carries its evidence (a ``Filter`` output: frame states ``f_t``, window
+    ``w_t``, the filter's cue ``m``, its phrase or category), the logit is that of the focused
+    frame that shows the item best, ``max_t (f_t . q / sqrt(D) + b + log w_t)``, with the query
+    ``q = A item + C m + (G m) * (B item)``: the item, what the filter looked for, and their
+    elementwise product, which is how a relation binds to its object in a frame ("looking at" x
+    "box": the box they looked at, not one they held). A set vector cannot hold every member
+    of a large set (the earlier ``scale * cos(W item, items) + bias`` against the summary
+    vector said "no" to members that pooling had blurred away); without evidence (a set from
+    another module) that similarity is still the reading. Appears in verification questions
+    ("did they hold a phone before ..."); ``item`` is a phrase or an indirect reference. The
+    Bool is the answer of an exists question, or feeds ``And``/``Or``/``Xor``/``Not`` and
+    ``Compare``. Supervised by BCE.
     """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.similarity = SimilarityLogit(dim)
+        self.item = nn.Linear(dim, dim)
+        self.item_bind = nn.Linear(dim, dim, bias=False)
+        self.cue = nn.Linear(dim, dim, bias=False)
+        self.cue_bind = nn.Linear(dim, dim, bias=False)
+        self.bias = nn.Parameter(torch.zeros(()))
 
     def forward(self, item: Concept | Text, items: Concept) -> Bool:
-        return Bool(self.similarity(item, items.vector))
+        frames, window, cue = (getattr(items, k, None) for k in ("frames", "window", "cue"))
+        if frames is None or window is None or cue is None:
+            return Bool(self.similarity(item, items.vector))
+        query = project(self.item, item) + self.cue(cue)
+        query = query + self.cue_bind(cue) * project(self.item_bind, item)
+        logits = match_frames(frames, query) + self.bias  # (B, T)
+        logits = torch.where(window > 0, logits + window.clamp_min(EPS).log(), NEG)
+        return Bool(logits.amax(-1))
 
 
 @register

@@ -45,6 +45,7 @@ class Filter(nn.Module):
         self.union_gate = nn.Linear(dim, 1, bias=False)
         self.union_bias = nn.Parameter(torch.zeros(len(Category)))
         self.out = nn.ModuleDict({c.value: nn.Linear(dim, dim) for c in Category})
+        self.cues = nn.Parameter(torch.randn(len(Category), dim) * dim**-0.5)
         self._row = {c: i for i, c in enumerate(Category)}
 
     def forward(
@@ -52,6 +53,10 @@ class Filter(nn.Module):
     ) -> Concept:
         B, _, D = video.features.shape
         query = self.queries[self._row[switch]].expand(B, D)  # (B, D)
+        weight = torch.where(video.mask, video.focus, 0)  # padded frames: nothing
+        weight = weight / weight.amax(-1, keepdim=True).clamp_min(EPS)
+        cue = self.cues[self._row[switch]].expand(B, D) if text is None else text.vector
+        evidence = {"frames": video.features, "window": weight, "cue": cue}
         if text is not None:
             query = query + project(self.text_query, text)
         attn = time_attention(match_frames(video.features, query), video.focus, video.mask)
@@ -60,7 +65,7 @@ class Filter(nn.Module):
         if text is not None:
             pooled = pooled * (1 + torch.tanh(project(self.text_gate, text)))
             if switch is Category.ACTIONS:  # the phrase names the one action it reads
-                return Concept(self.out[switch.value](pooled))
+                return Concept(self.out[switch.value](pooled), **evidence)
         row = self._row[switch]
         shift = self.union_shift[row].expand(B, D)
         gate = self.union_bias[row].expand(B, 1)
@@ -68,10 +73,9 @@ class Filter(nn.Module):
             shift = shift + project(self.union_text, text)
             gate = gate + project(self.union_gate, text)
         frames = video.features * self.union_scale[row] + shift[:, None]  # (B, T, D)
-        weight = torch.where(video.mask, video.focus, 0)  # padded frames: nothing
-        weight = weight / weight.amax(-1, keepdim=True).clamp_min(EPS)
         union = (torch.relu(frames) * weight[..., None]).amax(dim=1)  # (B, D)
-        return Concept(self.out[switch.value](pooled + torch.sigmoid(gate) * union))
+        vector = self.out[switch.value](pooled + torch.sigmoid(gate) * union)
+        return Concept(vector, **evidence)
 
 
 @register

@@ -13,12 +13,20 @@ from stair.modules.registry import register
 from stair.values import Concept, ExecutionError, Extreme, Text, Video
 
 
+def _named(candidate: Concept | Text) -> Tensor:
+    """What a candidate names: a Filter's cue (its phrase), else the vector itself."""
+    cue = getattr(candidate, "cue", None)
+    return candidate.vector if cue is None else cue
+
+
 @register
 class Superlative(nn.Module):
     """Localises each candidate action, compares soft durations, returns the longest / shortest.
 
     For candidates ``c_k`` (the listed ones, or with an empty list every action of the concept
-    bank, the ``actions`` context), ``p_kt = sigmoid(f_t . W c_k / sqrt(D) + b) * window_t`` and
+    bank, the ``actions`` context; a listed ``Filter`` output is localised by the phrase it read,
+    its ``cue``, as ``Localize`` localises a phrase, since the vector it pooled from the video
+    names the action less sharply), ``p_kt = sigmoid(f_t . W c_k / sqrt(D) + b) * window_t`` and
     the soft duration is ``d_k = sum_t p_kt`` frames. ``max`` takes ``softmax_k(d_k / tau)``,
     ``min`` the proper ``softmax_k(-d_k / tau)`` (learnable ``tau``); the output is the
     probability-weighted mix of the candidates' vectors. Over every action, ``min`` only weighs
@@ -55,7 +63,9 @@ class Superlative(nn.Module):
         D = video.features.shape[-1]
         if candidates:
             cands = torch.stack([c.vector for c in candidates], dim=1)  # (B, K, D)
-            logits = torch.bmm(self.query(cands), video.features.transpose(1, 2))  # (B, K, T)
+            # a Filter's candidate is localised by the phrase it read, not by its pooled vector
+            named = torch.stack([_named(c) for c in candidates], dim=1)  # (B, K, D)
+            logits = torch.bmm(self.query(named), video.features.transpose(1, 2))  # (B, K, T)
         elif actions is not None:
             cands = actions  # (A, D): every action of the bank, shared by the batch
             logits = (video.features @ self.query(cands).T).transpose(1, 2)  # (B, A, T)

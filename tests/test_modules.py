@@ -106,7 +106,7 @@ def test_shapes_and_padding_never_matter(name, switch):
             again = _call(module, switch, dirty, actions)
             for key, tensor in _tensors(out).items():
                 other = _tensors(again)[key]
-                if key == "features":  # padded features are never read: compare real frames
+                if key in ("features", "frames"):  # padded frames are never read: real ones
                     tensor, other = tensor[mask], other[mask]
                 assert torch.equal(tensor, other), (name, key, B, T, D)
                 assert torch.isfinite(tensor.float()).all()
@@ -228,6 +228,48 @@ def test_superlative_min_is_not_fooled_by_an_action_that_half_matches_a_few_fram
     # P(never) of action 1 is 1 - 0.5 (not 0.5 ** 2): it lasts 1 + 0.5 * 10 > 5 frames
     shortest = sup(Extreme.MIN, video, (), actions=torch.eye(D)[:2]).vector[0]
     assert shortest.argmax() == 0 and shortest[0] > 0.99
+
+
+def test_superlative_localises_a_filters_candidate_by_the_phrase_it_read():
+    D = 4
+    sup = MODULES["Superlative"](dim=D)
+    e = torch.eye(D)
+    frames = torch.stack([e[0]] * 6 + [e[1]] * 2)[None]
+    video = Video.from_features(frames)
+    with torch.no_grad():
+        sup.query.weight.copy_(torch.eye(D) * 20)
+        sup.query.bias.zero_()
+        sup.bias.fill_(-5.0)
+        sup.log_tau.fill_(-1.0)
+    # pooled vectors that point the wrong way; the cues name action 1 (2 frames) and 0 (6)
+    cands = (Concept(e[0][None], cue=e[1][None]), Concept(e[1][None], cue=e[0][None]))
+    longest = sup(Extreme.MAX, video, cands).vector[0]
+    assert longest.argmax() == 1 and longest[1] > 0.99  # the second candidate's vector
+
+
+def test_exists_reads_the_focused_frame_that_shows_the_item_best():
+    D = 8
+    exists = MODULES["Exists"](dim=D)
+    feats = torch.randn(1, 6, D)
+    window = torch.tensor([[1.0, 1.0, 1.0, 0.0, 0.0, 0.0]])
+    items = Concept(torch.randn(1, D), frames=feats, window=window, cue=torch.randn(1, D))
+    item = Text(torch.randn(1, D))
+    with torch.no_grad():
+        base = exists(item, items).logit
+        unfocused = feats.clone()
+        unfocused[0, 3:] = 50 * torch.randn(3, D)  # frames outside the window do not count
+        assert torch.equal(
+            exists(item, Concept(items.vector, None, unfocused, window, items.cue)).logit, base
+        )
+        query = exists.item(item.vector) + exists.cue(items.cue)
+        query = query + exists.cue_bind(items.cue) * exists.item_bind(item.vector)
+        shown = feats.clone()
+        shown[0, 1] = 10 * query[0] / query[0].norm()  # one focused frame shows it clearly
+        seen = exists(item, Concept(items.vector, None, shown, window, items.cue)).logit
+        assert seen > base and seen > 0
+        # without evidence (a set from another module): the similarity to the summary vector
+        plain = exists(item, Concept(items.vector)).logit
+        assert torch.equal(plain, exists.similarity(item, items.vector))
 
 
 def test_filter_reads_a_named_action_by_attention_alone():

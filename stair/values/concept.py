@@ -61,10 +61,20 @@ class Concept(Value):
     ``option``: for ``Choose``'s output, the logits ``[B, 2]`` of picking its first or second
     option (the vector is then the probability-weighted mix of the two options). The gold is the
     set of concepts the step finds, multi-hot over the bank ``[V]``.
+
+    ``frames``, ``window``, ``cue``: for ``Filter``'s output, the evidence the set was read from
+    -- the frame states ``[B, T, D]``, the focus window over its largest weight ``[B, T]`` and
+    what the filter looked for ``[B, D]`` (its phrase, or its category's learned cue). A step that
+    tests one hypothesis against the set (``Exists``: is this item among them; ``Superlative``:
+    how long does the named action last) reads the evidence frame by frame instead of the one
+    summary vector, which cannot hold every member of a large set.
     """
 
     vector: Tensor
     option: Tensor | None = None
+    frames: Tensor | None = None
+    window: Tensor | None = None
+    cue: Tensor | None = None
     vtype = VType.CONCEPT
 
     def similarities(self, bank: Tensor) -> Tensor:
