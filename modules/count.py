@@ -13,14 +13,17 @@ from stair.values import Count, Frames
 @register(name="Count")
 class CountOccurrences(nn.Module):
     """The ``Count`` module (named apart from the ``Count`` value it returns): the distribution of
-    the number of occurrences, as soft rising edges of a frame mask.
+    the number of occurrences, the rising edges of a frame mask.
 
-
-    A rising edge at frame ``t`` has probability ``e_t = p_t (1 - p_{t-1})`` (``p_{-1} = 0``;
-    padded frames are 0). Taking the edges as independent, the count is Poisson-binomial; it is
-    computed exactly by a recursion over frames, bounded to ``max_count`` (the last class means
-    "``max_count`` or more"). Parameter-free. Appears in counting questions ("how many times did
-    they ... before ..."), at the root, over a ``Localize``. Supervised by cross-entropy.
+    Each frame holds independently with its probability ``p_t`` (padded frames 0); an occurrence
+    starts where a frame holds and the one before does not. The distribution of the number of
+    starts is computed exactly by a recursion over frames on the state (count so far, whether
+    the last frame held), bounded to ``max_count`` (the last class means "``max_count`` or
+    more"). The earlier recursion took the soft edges ``p_t (1 - p_{t-1})`` as independent
+    events (Poisson-binomial): neighbouring edges exclude each other, so the ramp of one
+    occurrence (0.3, 0.6, 0.9) spread its mass over 0 and 2. Parameter-free. Appears in counting
+    questions ("how many times did they ... before ..."), at the root, over a ``Localize``.
+    Supervised by cross-entropy.
     """
 
     def __init__(self, max_count: int = 10) -> None:
@@ -32,13 +35,12 @@ class CountOccurrences(nn.Module):
     def forward(self, frames: Frames) -> Count:
         p = frames.masked  # (B, T)
         B, T = p.shape
-        previous = torch.cat([torch.zeros_like(p[:, :1]), p[:, :-1]], dim=-1)
-        edges = p * (1 - previous)  # (B, T): soft rising edges
-        dist = torch.zeros(B, self.max_count + 1, dtype=p.dtype, device=p.device)
-        dist[:, 0] = 1  # (B, K+1): P(count = k) after the frames seen so far
-        below_top = torch.ones_like(dist[0])
-        below_top[-1] = 0  # the last class absorbs: "K or more" never moves up
+        off = torch.zeros(B, self.max_count + 1, dtype=p.dtype, device=p.device)
+        off[:, 0] = 1  # P(count = k, last frame off); before the first frame: none, off
+        on = torch.zeros_like(off)  # P(count = k, last frame on)
         for t in range(T):
-            up = F.pad(dist[:, :-1], (1, 0)) - dist * below_top  # mass moving one class up
-            dist = dist + edges[:, t : t + 1] * up
-        return Count(dist.clamp_min(1e-12).log())
+            hold = p[:, t : t + 1]
+            started = F.pad(off[:, :-1], (1, 0))  # off -> on: one more occurrence
+            started[:, -1] += off[:, -1]  # the last class absorbs: "K or more" stays there
+            on, off = hold * (on + started), (1 - hold) * (on + off)
+        return Count((on + off).clamp_min(1e-12).log())

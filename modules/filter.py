@@ -18,7 +18,9 @@ class Filter(nn.Module):
     Two readings of the window, summed: attention over time, ``softmax_t(f_t . q / sqrt(D) +
     log window_t)`` over the real frames (the reference's softmax ran over a singleton axis and
     ignored the keyword), with a learned query per category plus, when given, the projected text
-    ("objects they were *holding*"), gated by the text; and the window's *union*, ``g max_t w_t
+    ("objects they were *holding*"), the pooled states then scaled by ``1 + G text`` per feature
+    (signed: the phrase can flip a feature, which is how a relation is read back off its
+    object); and the window's *union*, ``g max_t w_t
     relu(s_c * f_t + b_c + V text)``, a feature present in any focused frame, however few
     (``s_c``, ``b_c``: a per-category scale and shift of each feature; ``w``: the window over its
     largest weight, so a peaked focus such as ``AttnVideo``'s counts its peak frame whole).
@@ -63,7 +65,7 @@ class Filter(nn.Module):
         # padded frames get exactly zero attention, so their content never reaches the sum
         pooled = weighted_sum(attn, video.features)  # (B, D)
         if text is not None:
-            pooled = pooled * (1 + torch.tanh(project(self.text_gate, text)))
+            pooled = pooled * (1 + project(self.text_gate, text))
             if switch is Category.ACTIONS:  # the phrase names the one action it reads
                 return Concept(self.out[switch.value](pooled), **evidence)
         row = self._row[switch]
@@ -82,8 +84,11 @@ class Filter(nn.Module):
 class FilterFrame(nn.Module):
     """Per-frame concept features of a category: the objects / relations / actions at each frame.
 
-    A per-category Linear over every frame, modulated by the text (FiLM: scale and shift from the
-    projected phrase); padded frames are zeroed and the window is kept. Appears inside
+    A per-category Linear over every frame, modulated by the text (FiLM: ``h * (1 + s) + b``,
+    scale and shift from the projected phrase); padded frames are zeroed and the window is kept.
+    The scale is signed: the bounded ``1 + tanh(s)`` it replaced is positive, so a phrase could
+    weigh a feature but never flip it, and a relation could not be bound to its object (the
+    product of the two is how the features hold the pair). Appears inside
     "first/last" questions, where a per-frame condition is tested ("the first time they were
     holding something"); feeds ``ExistsFrame`` and ``HasItem``.
     """
@@ -97,6 +102,6 @@ class FilterFrame(nn.Module):
         feats = self.frame[switch.value](video.features)  # (B, T, D)
         if text is not None:
             scale, shift = rearrange(project(self.film, text), "b (two d) -> two b 1 d", two=2)
-            feats = feats * (1 + torch.tanh(scale)) + shift
+            feats = feats * (1 + scale) + shift
         feats = torch.where(video.mask[..., None], feats, 0)
         return Video(feats, video.focus, video.mask)

@@ -51,6 +51,9 @@ class Superlative(nn.Module):
         self.query = nn.Linear(dim, dim)
         self.bias = nn.Parameter(torch.zeros(()))
         self.log_tau = nn.Parameter(torch.zeros(()))
+        #: the bank's action vectors are of norm about 1, a phrase's of norm 10-40: the gain puts
+        #: them at a phrase's scale, for the frame match here and for a Localize downstream
+        self.log_bank_gain = nn.Parameter(torch.tensor(math.log(math.sqrt(dim))))
 
     def forward(
         self,
@@ -67,7 +70,7 @@ class Superlative(nn.Module):
             named = torch.stack([_named(c) for c in candidates], dim=1)  # (B, K, D)
             logits = torch.bmm(self.query(named), video.features.transpose(1, 2))  # (B, K, T)
         elif actions is not None:
-            cands = actions  # (A, D): every action of the bank, shared by the batch
+            cands = actions * self.log_bank_gain.exp()  # (A, D): every action of the bank
             logits = (video.features @ self.query(cands).T).transpose(1, 2)  # (B, A, T)
         else:
             raise ExecutionError(

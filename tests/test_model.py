@@ -58,6 +58,16 @@ def test_video_encoder_zeroes_padding_and_is_causal_free_of_it():
         torch.testing.assert_close(alone[0], out[1, :4], atol=1e-5, rtol=1e-5)
 
 
+def test_video_encoder_starts_in_the_features_coordinates_when_the_sizes_match():
+    torch.manual_seed(0)
+    same, other = VideoEncoder(16, 16), VideoEncoder(12, 16)
+    assert torch.equal(same.proj[0].weight, torch.eye(16)) and not same.proj[0].bias.any()
+    # before the context and the norms, a frame state is the frame itself
+    feats = torch.randn(2, 5, 16)
+    torch.testing.assert_close(same.proj[0](feats), feats)
+    assert other.proj[0].weight.shape == (16, 12)  # a projection of another size stays random
+
+
 def test_inference_path_of_the_question_encoder_matches_the_lstm():
     """Without gradients the question BiLSTM runs from per-word input gates: same numbers."""
     torch.manual_seed(0)

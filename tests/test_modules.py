@@ -173,6 +173,19 @@ def test_relate_picks_first_and_last_and_count_counts_runs():
     assert torch.allclose(soft.logits.exp().sum(-1), torch.ones(1))
 
 
+def test_count_reads_the_ramp_of_one_occurrence_as_one():
+    # frames holding independently: one occurrence unless a frame is off between on-frames
+    count = MODULES["Count"](max_count=4)(_frames([0.3, 0.6, 0.9, 0.0, 0.0]))
+    want = torch.tensor([0.7 * 0.4 * 0.1, 0.0, 0.0, 0.0, 0.0])
+    want[2] = 0.3 * 0.4 * 0.9  # on, off, on
+    want[1] = 1 - want[0] - want[2]
+    assert torch.allclose(count.logits.exp()[0], want, atol=1e-6)
+    assert int(count.logits.argmax()) == 1
+    # the top class absorbs: four separate hits with max_count 2 read "2 or more" for sure
+    top = MODULES["Count"](max_count=2)(_frames([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]))
+    assert torch.allclose(top.logits.exp()[0], torch.tensor([0.0, 0.0, 1.0]), atol=1e-6)
+
+
 def test_soft_logic_is_exact_probability():
     p = torch.tensor([0.9, 0.2, 0.5])
     q = torch.tensor([0.3, 0.6, 0.5])
@@ -262,7 +275,7 @@ def test_exists_reads_the_focused_frame_that_shows_the_item_best():
             exists(item, Concept(items.vector, None, unfocused, window, items.cue)).logit, base
         )
         query = exists.item(item.vector) + exists.cue(items.cue)
-        query = query + exists.cue_bind(items.cue) * exists.item_bind(item.vector)
+        query = query + exists.bound(exists.cue_bind(items.cue) * exists.item_bind(item.vector))
         shown = feats.clone()
         shown[0, 1] = 10 * query[0] / query[0].norm()  # one focused frame shows it clearly
         seen = exists(item, Concept(items.vector, None, shown, window, items.cue)).logit
@@ -270,6 +283,46 @@ def test_exists_reads_the_focused_frame_that_shows_the_item_best():
         # without evidence (a set from another module): the similarity to the summary vector
         plain = exists(item, Concept(items.vector)).logit
         assert torch.equal(plain, exists.similarity(item, items.vector))
+
+
+def test_exists_frame_reads_a_crowded_frame_as_surely_as_a_sparse_one():
+    D = 8
+    exists = MODULES["ExistsFrame"](dim=D)
+    with torch.no_grad():
+        exists.query.weight.copy_(torch.eye(D) * 4)
+        exists.query.bias.zero_()
+        exists.bias.fill_(-1.0)
+    e = torch.eye(D)
+    sparse, crowded = e[0], e[0] + e[1:6].sum(0)  # the item alone; the item and five others
+    video = Video.from_features(torch.stack([sparse, crowded, e[1]])[None])
+    probs = exists(Text(e[0][None]), video).probs[0]
+    assert torch.allclose(probs[0], probs[1]) and probs[1] > 0.5 > probs[2]
+
+
+def test_filter_frame_phrase_can_flip_a_feature():
+    D = 4
+    module = MODULES["FilterFrame"](dim=D)
+    with torch.no_grad():
+        module.frame[Category.RELATIONS.value].weight.copy_(torch.eye(D))
+        module.frame[Category.RELATIONS.value].bias.zero_()
+        module.film.weight.zero_()
+        module.film.bias.zero_()
+        module.film.weight[:D].copy_(-2 * torch.eye(D))  # scale -2 x text: 1 + s = -1 on e_0
+    feats = torch.ones(1, 3, D)
+    out = module(Category.RELATIONS, Video.from_features(feats), Text(torch.eye(D)[:1]))
+    assert out.features[0, :, 0].tolist() == [-1.0, -1.0, -1.0]  # flipped by the phrase
+    assert out.features[0, :, 1:].eq(1.0).all()  # the others kept
+
+
+def test_superlative_puts_the_banks_actions_at_a_phrases_scale():
+    D = 16
+    sup = MODULES["Superlative"](dim=D)
+    bank = torch.nn.functional.normalize(torch.randn(3, D), dim=-1)  # unit-norm action vectors
+    video = Video.from_features(torch.randn(1, 5, D))
+    out = sup(Extreme.MAX, video, (), actions=bank).vector[0]
+    pick = torch.linalg.lstsq(bank.T, out[:, None]).solution[:, 0] / math.sqrt(D)
+    assert torch.allclose(pick.sum(), torch.tensor(1.0), atol=1e-4)  # a mix, scaled by sqrt(D)
+    assert out.norm() > 0.5 * math.sqrt(D)
 
 
 def test_filter_reads_a_named_action_by_attention_alone():

@@ -200,6 +200,9 @@ def test_superlative_shares_localize_parameters_when_asked():
     assert apart["Superlative"].query is not apart["Localize"].query
     assert list(tied.state_dict()) == list(apart.state_dict())  # checkpoints load either way
     shared = {id(p) for p in loc.parameters()}
-    assert [n for n, p in sup.named_parameters() if id(p) not in shared] == ["log_tau"]
+    assert [n for n, p in sup.named_parameters() if id(p) not in shared] == [
+        "log_tau",
+        "log_bank_gain",
+    ]
     alone = build_modules(["Superlative"], dim=8, share=True)["Superlative"]
-    assert len(list(alone.parameters())) == 4  # nothing to share with: its own parameters
+    assert len(list(alone.parameters())) == 5  # nothing to share with: its own parameters

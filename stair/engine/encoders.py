@@ -55,7 +55,11 @@ class VideoEncoder(nn.Module):
 
     ``proj(f_t) + context_t`` where ``context`` is a BiLSTM (``kind="lstm"``, each direction
     ``H / 2``) or a Transformer encoder over the projected frames; padded frames (``mask`` False)
-    take no part and come out as zeros.
+    take no part and come out as zeros. When the sizes match (``F == H``), ``proj`` starts as
+    the identity: the frame states start in the features' own coordinates, where an entity that
+    is the elementwise product of two (a relation bound to its object) can be read by the
+    modules' products; a random start mixes the coordinates and leaves the binding to be
+    learned back (demo ``test``, with ``Filter``'s signed text scale: 93.2 -> 94.2 %).
     """
 
     def __init__(
@@ -73,6 +77,9 @@ class VideoEncoder(nn.Module):
             raise ValueError(f"hidden must be even (two LSTM directions), got {hidden}")
         self.kind = kind
         self.proj = nn.Sequential(nn.Linear(feature_dim, hidden), nn.LayerNorm(hidden))
+        if feature_dim == hidden:
+            nn.init.eye_(self.proj[0].weight)
+            nn.init.zeros_(self.proj[0].bias)
         self.dropout = nn.Dropout(dropout)
         if kind == "lstm":
             self.lstm = nn.LSTM(
