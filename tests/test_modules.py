@@ -279,7 +279,13 @@ def test_exists_reads_the_focused_frame_that_shows_the_item_best():
         shown = feats.clone()
         shown[0, 1] = 10 * query[0] / query[0].norm()  # one focused frame shows it clearly
         seen = exists(item, Concept(items.vector, None, shown, window, items.cue)).logit
-        assert seen > base and seen > 0
+        similarity = exists.similarity(item, items.vector)
+        assert seen > base and seen - similarity > 0  # the frame reading says "yes"
+        # the summary vector's similarity adds to it: a set vector pointing at the item raises it
+        named = exists.similarity.proj(item.vector)
+        near = exists(item, Concept(named, None, shown, window, items.cue)).logit
+        assert torch.allclose(near - seen, exists.similarity(item, named) - similarity)
+        assert near > seen
         # without evidence (a set from another module): the similarity to the summary vector
         plain = exists(item, Concept(items.vector)).logit
         assert torch.equal(plain, exists.similarity(item, items.vector))
