@@ -205,13 +205,20 @@ def test_soft_logic_is_exact_probability():
     assert torch.allclose(MODULES["XorFrame"]()(fa, fb).probs[0], p + q - 2 * p * q)
 
 
+def _bilinear(module, scale, bias):
+    """Set a module's bilinear frame match to ``f . (scale * a) + bias`` (query = scaled eye)."""
+    D = module.query.weight.shape[0]
+    with torch.no_grad():
+        module.query.weight.copy_(torch.eye(D) * scale)
+        module.query.bias.zero_()
+        module.bias.fill_(bias)
+
+
 def test_superlative_max_and_proper_min_and_every_action():
     D = 4
     sup = MODULES["Superlative"](dim=D)
+    _bilinear(sup, 20, -5.0)
     with torch.no_grad():
-        sup.query.weight.copy_(torch.eye(D) * 20)
-        sup.query.bias.zero_()
-        sup.bias.fill_(-5.0)
         sup.log_tau.fill_(-1.0)
     e = torch.eye(D)
     frames = torch.stack([e[0]] * 6 + [e[1]] * 2)[None]  # action 0 lasts 6 frames, action 1 two
@@ -229,10 +236,8 @@ def test_superlative_max_and_proper_min_and_every_action():
 def test_superlative_min_is_not_fooled_by_an_action_that_half_matches_a_few_frames():
     D = 4
     sup = MODULES["Superlative"](dim=D)
+    _bilinear(sup, 1, 0.0)
     with torch.no_grad():
-        sup.query.weight.copy_(torch.eye(D))
-        sup.query.bias.zero_()
-        sup.bias.zero_()
         sup.log_tau.fill_(math.log(0.1))
     frames = torch.full((1, 10, D), -100.0)
     frames[0, :5, 0] = 100.0  # action 0 happens, 5 frames of 10
@@ -249,10 +254,8 @@ def test_superlative_localises_a_filters_candidate_by_the_phrase_it_read():
     e = torch.eye(D)
     frames = torch.stack([e[0]] * 6 + [e[1]] * 2)[None]
     video = Video.from_features(frames)
+    _bilinear(sup, 20, -5.0)
     with torch.no_grad():
-        sup.query.weight.copy_(torch.eye(D) * 20)
-        sup.query.bias.zero_()
-        sup.bias.fill_(-5.0)
         sup.log_tau.fill_(-1.0)
     # pooled vectors that point the wrong way; the cues name action 1 (2 frames) and 0 (6)
     cands = (Concept(e[0][None], cue=e[1][None]), Concept(e[1][None], cue=e[0][None]))
@@ -294,10 +297,7 @@ def test_exists_reads_the_focused_frame_that_shows_the_item_best():
 def test_exists_frame_reads_a_crowded_frame_as_surely_as_a_sparse_one():
     D = 8
     exists = MODULES["ExistsFrame"](dim=D)
-    with torch.no_grad():
-        exists.query.weight.copy_(torch.eye(D) * 4)
-        exists.query.bias.zero_()
-        exists.bias.fill_(-1.0)
+    _bilinear(exists, 4, -1.0)
     e = torch.eye(D)
     sparse, crowded = e[0], e[0] + e[1:6].sum(0)  # the item alone; the item and five others
     video = Video.from_features(torch.stack([sparse, crowded, e[1]])[None])
