@@ -46,16 +46,15 @@ class Exists(nn.Module):
         self.window_log_power = nn.Parameter(torch.zeros(()))
 
     def forward(self, item: Concept | Text, items: Concept) -> Bool:
-        similarity = self.similarity(item, items.vector)
-        # no evidence: a phrase, or a set from another module (Filter sets all three together)
-        if getattr(items, "frames", None) is None:
-            return Bool(similarity)
-        query = project(self.item, item) + self.cue(items.cue)
-        query = query + self.bound(self.cue_bind(items.cue) * project(self.item_bind, item))
-        logits = match_frames(items.frames, query) + self.bias  # (B, T)
-        log_window = items.window.clamp_min(EPS).log() * self.window_log_power.exp()
-        logits = torch.where(items.window > 0, logits + log_window, NEG)
-        return Bool(logits.amax(-1) + similarity)
+        frames, window, cue = (getattr(items, k, None) for k in ("frames", "window", "cue"))
+        if frames is None or window is None or cue is None:
+            return Bool(self.similarity(item, items.vector))
+        query = project(self.item, item) + self.cue(cue)
+        query = query + self.bound(self.cue_bind(cue) * project(self.item_bind, item))
+        logits = match_frames(frames, query) + self.bias  # (B, T)
+        log_window = window.clamp_min(EPS).log() * self.window_log_power.exp()
+        logits = torch.where(window > 0, logits + log_window, NEG)
+        return Bool(logits.amax(-1) + self.similarity(item, items.vector))
 
 
 @register
