@@ -94,6 +94,40 @@ def test_inference_path_of_the_question_encoder_matches_the_lstm():
     assert not torch.allclose(changed[0], got[0])
 
 
+def test_training_path_of_the_question_encoder_matches_the_lstm_and_its_gradients():
+    """In training (no dropout) the table path gives nn.LSTM's states and gradients; with
+    dropout each word needs its own mask, so nn.LSTM runs."""
+    from stair.engine.encoders import run_lstm
+
+    torch.manual_seed(0)
+    enc = QuestionEncoder(40, 16, word_dim=12, dropout=0.0).train()
+    lengths = [6, 2, 1, 6, 4, 0]
+    words = torch.zeros(len(lengths), 6, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        words[row, :n] = torch.randint(1, 40, (n,))
+    params = list(enc.parameters())
+
+    def loss_and_grads(states, last):
+        loss = states.square().sum() + (last * torch.arange(16)).sum()
+        return [g if g is not None else torch.zeros_like(p) for g, p in
+                zip(torch.autograd.grad(loss, params, allow_unused=True), params)]  # fmt: skip
+
+    got = enc(words)
+    expected = run_lstm(enc.lstm, enc.embed(words), (words != 0).sum(-1))
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    grads = loss_and_grads(*got)
+    for a, b in zip(grads, loss_and_grads(*expected)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert grads[0][0].abs().sum() == 0 and grads[0][1:].abs().sum() > 0  # padding row: nothing
+    dropped = QuestionEncoder(40, 16, word_dim=12, dropout=0.5).train()
+    torch.manual_seed(1)
+    a = dropped(words)[0]
+    torch.manual_seed(1)
+    b = run_lstm(dropped.lstm, dropped.dropout(dropped.embed(words)), (words != 0).sum(-1))[0]
+    torch.testing.assert_close(a, b)
+
+
 def test_phrase_vectors_pool_spans_or_encode_the_phrase():
     torch.manual_seed(0)
     enc = QuestionEncoder(20, 8, word_dim=6).eval()

@@ -133,8 +133,9 @@ class QuestionEncoder(nn.Module):
         self._gates = word_lstm.GateTable()
 
     def forward(self, words: Tensor) -> tuple[Tensor, Tensor]:
-        if not self.training and not torch.is_grad_enabled() and word_lstm.supported(self.lstm):
-            # inference: input gates looked up per word (stair.engine.word_lstm), same results
+        dropped = self.training and self.dropout.p > 0  # each word's own dropout mask: no table
+        if word_lstm.supported(self.lstm) and not dropped:
+            # input gates looked up per word (stair.engine.word_lstm): nn.LSTM's results
             return word_lstm.bilstm_from_table(self._gates(self.embed, self.lstm), words)
         states, last = run_lstm(self.lstm, self.dropout(self.embed(words)), (words != 0).sum(-1))
         return states, last
