@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from stair.data.synth.build import SynthConfig, build_synth_dataset
 from stair.data.synth.render import SymbolicRenderConfig
@@ -184,3 +185,24 @@ def test_the_bench_runs_end_to_end(trained, capsys):
     assert set(results) == {"test", "test_novel"}
     assert float(match[1]) == pytest.approx(100 * results["test"]["nmn"]["acc"], abs=0.05)
     assert all("family/" in " ".join(r["nmn"]) for r in results.values())
+
+
+def test_the_decodability_bench_reads_the_replayed_labels(trained, capsys):
+    """``bench/decodability.py``: its labels are what the features hold (a frame is the sum of
+    its kept entity rows, up to the noise), and both read-outs are scored on held-out frames."""
+    spec = importlib.util.spec_from_file_location("bench_decodability", BENCH.with_name(
+        "decodability.py"))  # fmt: skip
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    X, Y, videos, kinds = bench.frames_and_labels(trained[0])
+    table = RenderSetup.from_folder(trained[0]).embeddings.table
+    table = torch.tensor(table, dtype=X.dtype)
+    assert len(videos) == len(X) == len(Y) and set(kinds) == set(bench.KINDS)
+    assert float((X - Y @ table).norm(dim=1).max()) < 0.6  # the noise alone: norm about 0.3
+    assert float((X - Y.roll(1, 0) @ table).norm(dim=1).mean()) > 1.0  # another frame's labels
+    results = bench.main(["--data", str(trained[0]), "--test-share", "0.25"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["least", "matched"]
+    for err in results.values():
+        assert 0.0 <= err["frames"] <= 1.0 and all(err[k] >= 0 for k in bench.KINDS)
+    assert results["matched"]["pair"] > 0  # pairs share parts: matching a pair's row misreads

@@ -53,8 +53,8 @@ class DemoSettings:
     hidden: int = 256
     word_dim: int = 128
     batch_size: int = 128
-    epochs: int = 9  #: module network
-    lr: float = 3e-3
+    epochs: int = 11  #: module network
+    lr: float = 2e-3
     dropout: float = 0.0
     intermediate_weight: float = 1.0
     baseline_epochs: int = 4
