@@ -35,19 +35,20 @@ from stair.programs import SceneGraph
 KINDS = ("object", "pair", "action")
 
 
-def frames_and_labels(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
+def frames_and_labels(
+    folder: Path, setup: RenderSetup
+) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
     """Features ``[N, D]`` and visible labels ``[N, K]`` of every frame, in video id order; each
-    frame's video and each entity's kind."""
-    setup = RenderSetup.from_folder(folder)
+    frame's video and each entity's kind. ``setup``: the folder's (``RenderSetup.from_folder``)."""
     graphs = json.loads((folder / "scene_graphs.json").read_text(encoding="utf-8"))
-    store = FeatureStore(folder / "features.h5")
     xs, ys, videos = [], [], []
-    for vid in sorted(graphs):
-        kept = detections(SceneGraph.from_json(graphs[vid]), setup, setup.index(vid)).kept
-        feats = np.asarray(store.get(vid)[0])
-        xs.append(feats)
-        ys.append(kept)
-        videos += [vid] * len(feats)
+    with FeatureStore(folder / "features.h5") as store:
+        for vid in sorted(graphs):
+            kept = detections(SceneGraph.from_json(graphs[vid]), setup, setup.index(vid)).kept
+            feats = np.asarray(store.get(vid)[0])
+            xs.append(feats)
+            ys.append(kept)
+            videos += [vid] * len(feats)
     kinds = [k for k, _ in sorted(setup.embeddings.index, key=setup.embeddings.index.get)]
     X = torch.tensor(np.concatenate(xs), dtype=torch.float64)
     return X, torch.tensor(np.concatenate(ys), dtype=torch.float64), videos, kinds
@@ -74,14 +75,15 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--data", default="datasets/synth", help="a synthetic benchmark folder")
     parser.add_argument("--test-share", type=float, default=0.2, help="share of held-out videos")
     args = parser.parse_args(argv)
-    X, Y, videos, kinds = frames_and_labels(Path(args.data))
+    setup = RenderSetup.from_folder(Path(args.data))
+    X, Y, videos, kinds = frames_and_labels(Path(args.data), setup)
     ids = sorted(set(videos))
     held = set(ids[int(len(ids) * (1 - args.test_share)) :])
     test = torch.tensor([v in held for v in videos])
     ones = torch.ones(len(X), 1, dtype=X.dtype)
     A = torch.cat([X, ones], dim=1)
     W = torch.linalg.lstsq(A[~test], Y[~test]).solution
-    table = torch.tensor(RenderSetup.from_folder(Path(args.data)).embeddings.table, dtype=X.dtype)
+    table = torch.tensor(setup.embeddings.table, dtype=X.dtype)
     print(f"{int(test.sum())} held-out frames of {len(held)} videos, {len(kinds)} entities, "
           f"{Y.sum(1).mean():.2f} visible a frame")  # fmt: skip
     results = {"least squares": errors(A[test] @ W, Y[test], kinds),

@@ -194,9 +194,9 @@ def test_the_decodability_bench_reads_the_replayed_labels(trained, capsys):
         "decodability.py"))  # fmt: skip
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    X, Y, videos, kinds = bench.frames_and_labels(trained[0])
-    table = RenderSetup.from_folder(trained[0]).embeddings.table
-    table = torch.tensor(table, dtype=X.dtype)
+    setup = RenderSetup.from_folder(trained[0])
+    X, Y, videos, kinds = bench.frames_and_labels(trained[0], setup)
+    table = torch.tensor(setup.embeddings.table, dtype=X.dtype)
     assert len(videos) == len(X) == len(Y) and set(kinds) == set(bench.KINDS)
     assert float((X - Y @ table).norm(dim=1).max()) < 0.6  # the noise alone: norm about 0.3
     assert float((X - Y.roll(1, 0) @ table).norm(dim=1).mean()) > 1.0  # another frame's labels

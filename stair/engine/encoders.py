@@ -7,7 +7,7 @@ Pure ``nn.Module``s, batched and masked:
   with a residual connection; padded frames are excluded (packed sequences, key padding mask)
   and zeroed in the output.
 - :class:`QuestionEncoder` is a BiLSTM over learned word embeddings (``[B, L] -> [B, L, H]``
-  plus a sentence vector; at inference its input gates are looked up per word,
+  plus a sentence vector; its input gates are looked up per word unless embedding dropout is on,
   :mod:`stair.engine.word_lstm`); :class:`PretrainedQuestionEncoder`
   (:mod:`stair.engine.pretrained`) is a
   local ``transformers`` model with the same interface.

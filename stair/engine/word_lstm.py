@@ -93,8 +93,7 @@ def bilstm_from_table(tables: tuple[Tensor, Tensor], words: Tensor) -> tuple[Ten
     live = inside.sum(0).tolist()  # rows still inside their sequence at each step: a prefix
     h = c = table.new_zeros(2, N, H)
     hs = []
-    for n in live:
-        t = len(hs)
+    for t, n in enumerate(live):
         # this step's input gates, gathered per step (no [S, 2, N, 4H] buffer)
         g = table.index_select(0, ids[t, :, :n].flatten()).view(2, n, 4 * H)
         g = torch.baddbmm(g, h[:, :n], w_hh)  # (2, n, 4H)
