@@ -289,9 +289,15 @@ def test_exists_reads_the_focused_frame_that_shows_the_item_best():
         near = exists(item, Concept(named, None, shown, window, items.cue)).logit
         assert torch.allclose(near - seen, exists.similarity(item, named) - similarity)
         assert near > seen
+        # every frame's own reading is kept, for its per-frame gold: the answer is the best
+        # focused one, plus the similarity
+        read = exists(item, Concept(items.vector, None, shown, window, items.cue))
+        assert read.frame_logit.shape == (1, 6) and int(read.frame_logit[0, :3].argmax()) == 1
+        assert torch.isclose(read.frame_logit[0, 1], read.logit[0] - similarity[0], atol=1e-5)
         # without evidence (a set from another module): the similarity to the summary vector
-        plain = exists(item, Concept(items.vector)).logit
-        assert torch.equal(plain, exists.similarity(item, items.vector))
+        plain = exists(item, Concept(items.vector))
+        assert torch.equal(plain.logit, exists.similarity(item, items.vector))
+        assert plain.frame_logit is None
 
 
 def test_exists_frame_reads_a_crowded_frame_as_surely_as_a_sparse_one():

@@ -29,7 +29,15 @@ from stair.programs import (
     compile_program,
     evaluate,
 )
-from stair.programs.symbolic import Scene, SymBool, SymConcept, SymFrames, SymVideo, value_from_json
+from stair.programs.symbolic import (
+    Scene,
+    SymBool,
+    SymConcept,
+    SymFrames,
+    SymVideo,
+    spans,
+    value_from_json,
+)
 
 
 def _scene() -> SceneGraph:
@@ -232,6 +240,23 @@ def test_one_scene_for_many_programs_gives_what_each_alone_gives():
     assert last.issues == [
         "Not/0:Exists/1:Filter[objects]/0:Temporal[before]: the anchor action never happens"
     ]
+
+
+def test_exists_over_a_window_says_at_which_frames_the_item_is_there():
+    tree = compile_program(CASES[2][0])  # holding a cup after opening a door: yes
+    result = evaluate(tree, SCENE)
+    exists = result.values[0]
+    assert exists.value is True
+    assert spans(exists.frames) == [[4, 7], [9, 11]]  # held in 4-6 and 9-10
+    assert spans(exists.window) == [[3, 12]]  # after the door, opened in frames 1-2
+    golds = result.golds_json()
+    assert golds["0"] == {"type": "Bool", "value": True, "frames": [[4, 7], [9, 11]],
+                          "window": [[3, 12]]}  # fmt: skip
+    again = value_from_json(golds["0"], SCENE.num_frames)
+    assert (again.frames, again.window) == (exists.frames, exists.window)
+    # the answers combined from frame-read facts are not read off frames themselves
+    both = next(p for p, _ in CASES if p.startswith("AND(Exists"))
+    assert "frames" not in evaluate(compile_program(both), SCENE).golds_json()["0"]
 
 
 def test_golds_survive_json():

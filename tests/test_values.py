@@ -246,6 +246,29 @@ def test_frame_golds_stack_to_the_batch_length():
     assert Bool(torch.zeros(2)).stack_golds([torch.tensor(1.0), torch.tensor(0.0)]).shape == (2,)
 
 
+def test_a_fact_read_off_frames_is_supervised_frame_by_frame():
+    frames = (False, True, True, False)
+    window = (True, True, True, False)
+    gold = Bool.read_gold(SymBool(True, frames, window).to_json(), GoldContext(4))
+    assert gold.tolist() == [1, 0, 1, 1, 0, 1, 1, 1, 0]  # value, frames, window
+    plain = Bool.read_gold(SymBool(False).to_json(), GoldContext(4))
+    assert plain.shape == ()
+    sure = torch.tensor([[-9.0, 9.0, 9.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    value = Bool(torch.tensor([9.0, -9.0]), sure)
+    stacked = value.stack_golds([gold, plain])
+    assert stacked.shape == (2, 9) and stacked[1].tolist() == [0] + [0] * 8
+    assert value.judge(stacked)["acc"].tolist() == [1, 1]
+    loss = value.loss(stacked)
+    # right frames, and the fourth (outside the window) not counted: near zero; the plain row
+    # has only its value supervised
+    assert loss[0] < 1e-3 and loss[1] < 1e-3
+    wrong = Bool(torch.tensor([9.0, -9.0]), -sure).loss(stacked)
+    assert wrong[0] > 5 and wrong[1] < 1e-3
+    # without frame logits (a Bool of another module) only the values are stacked
+    assert Bool(torch.zeros(2)).stack_golds([gold, plain]).tolist() == [1, 0]
+    assert Bool.explain_gold(gold, [0.0, 0.5, 1.0, 1.5], []) == {"type": "Bool", "value": True}
+
+
 def test_tree_golds_and_choose_options_from_the_symbolic_executor():
     tree = compile_program(
         "Choose(cup, phone, Query(class, OnlyItem(Iterate(Localize(after, drinking from a cup), "

@@ -119,7 +119,8 @@ def filter_concepts(
     switch: Category, video: SymVideo, text: SymConcept | Phrase | None = None, *, scene: Scene
 ) -> SymConcept:
     """Every concept of the category seen in the window (those matching ``text``, if given)."""
-    return SymConcept(frozenset().union(*_per_frame(scene, switch, video, text)), switch)
+    frames = tuple(_per_frame(scene, switch, video, text))
+    return SymConcept(frozenset().union(*frames), switch, frames, video.window)
 
 
 @operation("FilterFrame")
@@ -132,8 +133,12 @@ def filter_frame(
 
 @operation("Exists")
 def exists(item: SymConcept | Phrase, items: SymConcept) -> SymBool:
-    """Is the item among the items?"""
-    return SymBool(bool(_names(item) & items.items))
+    """Is the item among the items? (Over a window: at which of its frames it is there, too.)"""
+    names = _names(item)
+    value = bool(names & items.items)
+    if items.frames is None or items.window is None:
+        return SymBool(value)
+    return SymBool(value, tuple(bool(names & s) for s in items.frames), items.window)
 
 
 @operation("ExistsFrame")

@@ -19,7 +19,7 @@ Each names its :class:`~stair.programs.signatures.VType` in ``vtype`` (as the ne
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from stair.programs.errors import SymbolicError
@@ -78,10 +78,17 @@ class SymFrames:
 
 @dataclass(frozen=True)
 class SymConcept:
-    """A set of concept names, of one category when known."""
+    """A set of concept names, of one category when known.
+
+    ``frames`` and ``window``: where a set was read off a window (``Filter``), the concepts of
+    each frame and the window itself, so that ``Exists`` can say at which frames its item is
+    there. They are evidence, not the value: not compared, not written.
+    """
 
     items: frozenset[str]
     category: Category | None = None
+    frames: tuple[frozenset[str], ...] | None = field(default=None, compare=False)
+    window: Mask | None = field(default=None, compare=False)
     vtype: ClassVar[VType] = VType.CONCEPT
 
     def to_json(self) -> dict[str, Any]:
@@ -91,13 +98,20 @@ class SymConcept:
 
 @dataclass(frozen=True)
 class SymBool:
-    """Yes or no."""
+    """Yes or no; for ``Exists`` over a window, also the frames of the window that show the item
+    (``frames``, within ``window``: the per-frame gold of its frame reading)."""
 
     value: bool
+    frames: Mask | None = field(default=None, compare=False)
+    window: Mask | None = field(default=None, compare=False)
     vtype: ClassVar[VType] = VType.BOOL
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "Bool", "value": self.value}
+        out: dict[str, Any] = {"type": "Bool", "value": self.value}
+        if self.frames is not None and self.window is not None:
+            out["frames"] = spans(self.frames)
+            out["window"] = spans(self.window)
+        return out
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,8 @@ def value_from_json(data: dict[str, Any], num_frames: int) -> SymValue:
         cat = Category(data["category"]) if data.get("category") else None
         return SymConcept(frozenset(data["items"]), cat)
     if kind == "Bool":
+        if "frames" in data and "window" in data:
+            return SymBool(bool(data["value"]), mask(data["frames"]), mask(data["window"]))
         return SymBool(bool(data["value"]))
     if kind == "Count":
         return SymCount(int(data["value"]))

@@ -27,10 +27,15 @@ BOOL_WORDS = {AnswerAs.VALUE: ("yes", "no"), AnswerAs.BEFORE_AFTER: ("before", "
 class Bool(Value):
     """A yes/no fact as a logit ``[B]`` (for ``Compare``: yes = the first, "before").
 
-    The gold is 0/1 (a float scalar per question).
+    The gold is 0/1 (a float scalar per question). A fact read off frames (``Exists`` over a
+    ``Filter``'s window) also gives the logit of each frame, ``frame_logit [B, T]``, whose best
+    frame the answer takes; its gold then says at which frames of the window the item is there
+    (``[1 + 2 T]``: the value, the frames that show the item, the window), and the frames of the
+    window are supervised one by one, not only through the best of them.
     """
 
     logit: Tensor
+    frame_logit: Tensor | None = None
     vtype = VType.BOOL
 
     @property
@@ -39,19 +44,53 @@ class Bool(Value):
 
     @classmethod
     def read_gold(cls, data: Mapping[str, Any], context: GoldContext) -> Tensor:
-        return torch.tensor(float(bool(data["value"])))
+        value = torch.tensor([float(bool(data["value"]))])
+        if "frames" not in data or "window" not in data:
+            return value[0]
+        return torch.cat([value, context.frames(data["frames"]), context.frames(data["window"])])
+
+    def stack_golds(self, golds: Sequence[Tensor]) -> Tensor:
+        """The values ``[R]``; with frame logits and some frame gold, ``[R, 1 + 2 T]``: each
+        row's frames and window cut or zero-padded to the batch's length (a row without frame
+        golds: an empty window, so only its value is supervised)."""
+        values = torch.stack([g.reshape(-1)[0] for g in golds])
+        if self.frame_logit is None or all(g.numel() == 1 for g in golds):
+            return values
+        length = self.frame_logit.shape[1]
+
+        def fit(x: Tensor) -> Tensor:
+            return x[:length] if x.shape[0] >= length else F.pad(x, (0, length - x.shape[0]))
+
+        rows = []
+        for value, g in zip(values, golds):
+            n = (g.numel() - 1) // 2
+            present, window = (fit(g[1 : 1 + n]), fit(g[1 + n :])) if n else (
+                g.new_zeros(length), g.new_zeros(length))  # fmt: skip
+            rows.append(torch.cat([value.reshape(1), present, window]))
+        return torch.stack(rows)
 
     def loss(
         self, gold: Tensor, concepts: ConceptSpace | None = None, option: Tensor | None = None
     ) -> Tensor:
-        """BCE against the gold ``[B]`` (0/1), ``[B]``."""
-        return F.binary_cross_entropy_with_logits(self.logit, gold.to(self.logit), reduction="none")
+        """BCE against the gold value, ``[B]``; with frame golds and frame logits, plus the mean
+        BCE of the window's frames (rows with an empty window add nothing)."""
+        value = gold if gold.dim() == 1 else gold[:, 0]
+        loss = F.binary_cross_entropy_with_logits(
+            self.logit, value.to(self.logit), reduction="none"
+        )
+        if gold.dim() == 1 or self.frame_logit is None:
+            return loss
+        length = (gold.shape[1] - 1) // 2
+        present, window = gold[:, 1 : 1 + length].to(loss), gold[:, 1 + length :].to(loss)
+        per_frame = F.binary_cross_entropy_with_logits(self.frame_logit, present, reduction="none")
+        return loss + (per_frame * window).sum(-1) / window.sum(-1).clamp_min(1)
 
     def judge(
         self, gold: Tensor, concepts: ConceptSpace | None = None, switch: Switch | None = None
     ) -> dict[str, Tensor]:
         """``acc``: the more likely answer is the gold one."""
-        return {"acc": ((self.logit > 0) == (gold > 0.5)).double()}
+        value = gold if gold.dim() == 1 else gold[:, 0]
+        return {"acc": ((self.logit > 0) == (value > 0.5)).double()}
 
     def explain(
         self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
@@ -63,7 +102,7 @@ class Bool(Value):
     def explain_gold(
         cls, gold: Tensor, times: Sequence[float], names: Sequence[str]
     ) -> dict[str, Any]:
-        return {"type": "Bool", "value": bool(gold > 0.5)}
+        return {"type": "Bool", "value": bool(gold.reshape(-1)[0] > 0.5)}
 
     @classmethod
     def describe(cls, shown: Mapping[str, Any]) -> str:
