@@ -102,7 +102,13 @@ def test_star_golds_from_the_situation_graph_supervise_the_steps(star):
     record_generated(star, "generator:test", stats)
     shares = json.loads((star / "meta.json").read_text())["generated"]["val"]
     assert shares["question_gold_share"] == 0.5 and shares["step_gold_share"] == 0.3333
-    assert lines[0]["golds"]["0"] == {"type": "Bool", "value": True}
+    # held in the first of the clip's three graph frames: the Exists gold says where, too
+    assert lines[0]["golds"]["0"] == {
+        "type": "Bool",
+        "value": True,
+        "frames": [[0, 1]],
+        "window": [[0, 3]],
+    }
     add_features(star, ["6H78U_11.1_19.6"])
     dm = QADataModule(str(star), batch_size=2)
     dm.setup("fit")
