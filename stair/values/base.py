@@ -28,6 +28,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from stair.errors import StairError
@@ -122,6 +123,13 @@ class GoldContext:
         if unknown:
             raise GoldError(f"gold concepts not in the concept vocabulary: {unknown}")
         return [self.concepts[n] for n in names]
+
+
+def fit_frames(gold: Tensor, length: int) -> Tensor:
+    """A gold over time (last axis) cut or zero-padded to ``length`` frames: golds are read to
+    their own batch's padded length, the value they meet may be padded to another."""
+    frames = gold.shape[-1]
+    return gold[..., :length] if frames >= length else F.pad(gold, (0, length - frames))
 
 
 @functools.cache

@@ -17,7 +17,7 @@ from torch import Tensor
 from stair.programs.signatures import VType
 from stair.programs.switches import Switch
 from stair.programs.symbolic import spans
-from stair.values.base import ConceptSpace, GoldContext, Value
+from stair.values.base import ConceptSpace, GoldContext, Value, fit_frames
 from stair.values.time import TimeBase, runs_in_seconds, shown_spans
 
 
@@ -60,10 +60,7 @@ class _OverTime(Value):
 
     def stack_golds(self, golds: Sequence[Tensor]) -> Tensor:
         """Each gold cut or zero-padded to the batch's padded length, stacked: ``[R, T]``."""
-        frames = self.mask.shape[1]
-        fitted = [g[..., :frames] if g.shape[-1] >= frames else F.pad(g, (0, frames - g.shape[-1]))
-                  for g in golds]  # fmt: skip
-        return torch.stack(fitted)
+        return torch.stack([fit_frames(g, self.mask.shape[1]) for g in golds])
 
     @classmethod
     def explain_gold(

@@ -16,11 +16,16 @@ from torch import Tensor
 
 from stair.programs.signatures import AnswerAs, VType
 from stair.programs.switches import Switch
-from stair.values.base import ConceptSpace, GoldContext, Value
+from stair.values.base import ConceptSpace, GoldContext, Value, fit_frames
 from stair.values.time import TimeBase
 
 #: The answer words of a true and a false Bool, by what the root means.
 BOOL_WORDS = {AnswerAs.VALUE: ("yes", "no"), AnswerAs.BEFORE_AFTER: ("before", "after")}
+
+
+def _values(gold: Tensor) -> Tensor:
+    """Stacked Bool golds' values, ``[R]``: the golds, or column 0 of ``[R, 1 + 2 T]``."""
+    return gold if gold.dim() == 1 else gold[:, 0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,22 +56,17 @@ class Bool(Value):
 
     def stack_golds(self, golds: Sequence[Tensor]) -> Tensor:
         """The values ``[R]``; with frame logits and some frame gold, ``[R, 1 + 2 T]``: each
-        row's frames and window cut or zero-padded to the batch's length (a row without frame
-        golds: an empty window, so only its value is supervised)."""
+        row's frames and window fitted to the batch's length (a row without frame golds: an
+        empty window, so only its value is supervised)."""
         values = torch.stack([g.reshape(-1)[0] for g in golds])
         if self.frame_logit is None or all(g.numel() == 1 for g in golds):
             return values
         length = self.frame_logit.shape[1]
-
-        def fit(x: Tensor) -> Tensor:
-            return x[:length] if x.shape[0] >= length else F.pad(x, (0, length - x.shape[0]))
-
         rows = []
-        for value, g in zip(values, golds):
-            n = (g.numel() - 1) // 2
-            present, window = (fit(g[1 : 1 + n]), fit(g[1 + n :])) if n else (
-                g.new_zeros(length), g.new_zeros(length))  # fmt: skip
-            rows.append(torch.cat([value.reshape(1), present, window]))
+        for g in golds:
+            flat, n = g.reshape(-1), (g.numel() - 1) // 2
+            parts = (flat[1 : 1 + n], flat[1 + n :])  # empty for a row without frame golds
+            rows.append(torch.cat([flat[:1], *(fit_frames(p, length) for p in parts)]))
         return torch.stack(rows)
 
     def loss(
@@ -74,9 +74,8 @@ class Bool(Value):
     ) -> Tensor:
         """BCE against the gold value, ``[B]``; with frame golds and frame logits, plus the mean
         BCE of the window's frames (rows with an empty window add nothing)."""
-        value = gold if gold.dim() == 1 else gold[:, 0]
         loss = F.binary_cross_entropy_with_logits(
-            self.logit, value.to(self.logit), reduction="none"
+            self.logit, _values(gold).to(self.logit), reduction="none"
         )
         if gold.dim() == 1 or self.frame_logit is None:
             return loss
@@ -89,8 +88,7 @@ class Bool(Value):
         self, gold: Tensor, concepts: ConceptSpace | None = None, switch: Switch | None = None
     ) -> dict[str, Tensor]:
         """``acc``: the more likely answer is the gold one."""
-        value = gold if gold.dim() == 1 else gold[:, 0]
-        return {"acc": ((self.logit > 0) == (value > 0.5)).double()}
+        return {"acc": ((self.logit > 0) == (_values(gold) > 0.5)).double()}
 
     def explain(
         self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
