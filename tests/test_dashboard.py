@@ -12,7 +12,7 @@ import pytest
 from stair.api import STAIR
 from stair.audit.dashboard import dashboard, worst_steps, wrongness
 from stair.audit.dump import page_name, summarise
-from stair.audit.report import _edges, describe, to_html, to_text
+from stair.audit.report import _edges, describe, timeline, to_html, to_text
 from stair.audit.walkthrough import walkthrough
 from stair.cli import main
 from stair.data.datamodule import QADataModule
@@ -116,6 +116,16 @@ def test_timeline_spans_sit_on_the_seconds_the_text_gives(audited):
                     assert edges[s] == pytest.approx(a) and edges[e] == pytest.approx(b)
                 checked += 1
     assert checked
+
+
+def test_a_bool_read_frame_by_frame_gets_a_timeline_of_its_reading():
+    step = {
+        "output": {"type": "Bool", "probability": 0.9, "value": True, "frames": {
+            "spans": [[1, 3]], "probabilities": [0.1, 0.9, 0.8, 0.2]}},
+        "gold": {"type": "Bool", "value": True, "frames": {"spans": [[1, 2]]}},
+    }  # fmt: skip
+    assert timeline(step, [0.0, 0.5, 1.0, 1.5]).startswith("data:image/png;base64,")
+    assert timeline({"output": {"type": "Bool", "probability": 0.9, "value": True}}, None) is None
 
 
 def test_per_question_page_has_a_legend_and_full_width_plots(audited):

@@ -266,7 +266,26 @@ def test_a_fact_read_off_frames_is_supervised_frame_by_frame():
     assert wrong[0] > 5 and wrong[1] < 1e-3
     # without frame logits (a Bool of another module) only the values are stacked
     assert Bool(torch.zeros(2)).stack_golds([gold, plain]).tolist() == [1, 0]
-    assert Bool.explain_gold(gold, [0.0, 0.5, 1.0, 1.5], []) == {"type": "Bool", "value": True}
+    times = [0.0, 0.5, 1.0, 1.5]
+    assert Bool.explain_gold(gold, times, []) == {
+        "type": "Bool",
+        "value": True,
+        "frames": {"spans": [[1, 3]], "spans_seconds": [[0.5, 1.5]]},
+        "window": {"spans": [[0, 3]], "spans_seconds": [[0.0, 1.5]]},
+    }
+    assert Bool.explain_gold(plain, times, []) == {"type": "Bool", "value": False}
+
+
+def test_a_bool_read_frame_by_frame_shows_each_real_frame():
+    logit = torch.tensor([[-3.0, 3.0, 3.0, -3.0, 5.0]])  # the fifth frame is padding
+    shown = Bool(torch.tensor([2.0]), logit).explain(0, [0.0, 0.5, 1.0, 1.5])
+    assert shown["value"] is True and shown["probability"] == pytest.approx(0.8808, abs=1e-4)
+    frames = shown["frames"]
+    assert frames["spans"] == [[1, 3]] and frames["spans_seconds"] == [[0.5, 1.5]]
+    assert frames["num_frames"] == 4 and len(frames["probabilities"]) == 4
+    assert frames["peak"]["frame"] == 1 and frames["probabilities"][0] < 0.05
+    assert Bool.describe(shown) == "yes (p=0.88)"
+    assert "frames" not in Bool(torch.tensor([2.0])).explain(0)  # a Bool of another module
 
 
 def test_tree_golds_and_choose_options_from_the_symbolic_executor():

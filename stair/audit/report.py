@@ -164,8 +164,13 @@ def _edges(times: Sequence[float] | None, n: int) -> np.ndarray:
 
 def timeline(step: Mapping[str, Any], times: Sequence[float] | None) -> str | None:
     """A ``data:`` PNG of the step's per-frame values (one flat segment per frame), predicted
-    spans shaded and gold spans as a bar above, over the same frame boundaries as the text."""
-    values = step["output"].get("probabilities")
+    spans shaded and gold spans as a bar above, over the same frame boundaries as the text. A
+    Bool read frame by frame (``Exists`` over a window) plots its per-frame reading and the gold
+    frames that show the item."""
+    output, gold = step["output"], step.get("gold") or {}
+    if isinstance(output.get("frames"), Mapping):  # a Bool's per-frame reading
+        output, gold = output["frames"], gold.get("frames") or {}
+    values = output.get("probabilities")
     if not values:
         return None
     plt = pyplot()
@@ -176,16 +181,15 @@ def timeline(step: Mapping[str, Any], times: Sequence[float] | None) -> str | No
     fig, ax = plt.subplots(figsize=(10, 1.5))
     ax.stairs(values, edges, color=PREDICTED, lw=1.5, baseline=None)
     ax.axhline(0.5, color="#999", lw=0.6, ls="--")
-    for start, end in step["output"].get("spans", []):
+    for start, end in output.get("spans", []):
         ax.axvspan(edges[start], edges[end], color=PREDICTED, alpha=0.12, lw=0)
-    gold = step.get("gold") or {}
     for start, end in gold.get("spans", []):
         ax.hlines(1.08, edges[start], edges[end], color=GOLD, lw=4)
     ax.set_ylim(-0.05, 1.15)
     ax.set_xlim(edges[0], edges[-1])
     ax.set_xlabel("seconds" if times else "frame")
     ax.set_ylabel("p")
-    peak = step["output"].get("reading") == "peak"  # a one-frame value (Relate's pick)
+    peak = output.get("reading") == "peak"  # a one-frame value (Relate's pick)
     read = "model: peak frame (mass ≥ 0.5)" if peak else "model: span (p ≥ 0.5)"
     handles = [
         Line2D([], [], color=PREDICTED, lw=1.5, label="model: p per frame"),

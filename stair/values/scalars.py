@@ -16,8 +16,9 @@ from torch import Tensor
 
 from stair.programs.signatures import AnswerAs, VType
 from stair.programs.switches import Switch
+from stair.programs.symbolic import spans
 from stair.values.base import ConceptSpace, GoldContext, Value, fit_frames
-from stair.values.time import TimeBase
+from stair.values.time import TimeBase, runs_in_seconds, shown_spans
 
 #: The answer words of a true and a false Bool, by what the root means.
 BOOL_WORDS = {AnswerAs.VALUE: ("yes", "no"), AnswerAs.BEFORE_AFTER: ("before", "after")}
@@ -93,14 +94,33 @@ class Bool(Value):
     def explain(
         self, index: int, time: TimeBase = None, concepts: ConceptSpace | None = None
     ) -> dict[str, Any]:
+        """The probability and value; with frame logits, also each real frame's reading
+        (``frames``: its runs >= 0.5, peak and probabilities; the answer takes the best frame of
+        the window, the reading of the frames outside it is shown but not used)."""
         p = float(self.prob[index])
-        return {"type": "Bool", "probability": round(p, 4), "value": p >= 0.5}
+        out: dict[str, Any] = {"type": "Bool", "probability": round(p, 4), "value": p >= 0.5}
+        if self.frame_logit is not None:
+            probs = torch.sigmoid(self.frame_logit[index].detach().float())
+            if time is not None and not isinstance(time, (int, float)):
+                probs = probs[: len(time)]  # the real frames
+            shown = shown_spans(probs, time)
+            out["frames"] = {**shown, "probabilities": [round(float(q), 4) for q in probs]}
+        return out
 
     @classmethod
     def explain_gold(
         cls, gold: Tensor, times: Sequence[float], names: Sequence[str]
     ) -> dict[str, Any]:
-        return {"type": "Bool", "value": bool(gold.reshape(-1)[0] > 0.5)}
+        """The value; with a frame gold, the frames of the window that show the item and the
+        window, each as runs in frames and seconds."""
+        flat = gold.reshape(-1)
+        out: dict[str, Any] = {"type": "Bool", "value": bool(flat[0] > 0.5)}
+        if flat.numel() > 1:
+            n = (flat.numel() - 1) // 2
+            for key, part in (("frames", flat[1 : 1 + n]), ("window", flat[1 + n :])):
+                runs = spans(tuple((part[: len(times)] >= 0.5).tolist()))
+                out[key] = {"spans": runs, "spans_seconds": runs_in_seconds(runs, len(times), times)}
+        return out
 
     @classmethod
     def describe(cls, shown: Mapping[str, Any]) -> str:
