@@ -57,8 +57,10 @@ class Exists(nn.Module):
         query = query + self.bound(self.cue_bind(cue) * project(self.item_bind, item))
         frame_logit = match_frames(frames, query) + self.bias  # (B, T)
         log_window = window.clamp_min(EPS).log() * self.window_log_power.exp()
-        logits = torch.where(window > 0, frame_logit + log_window, NEG)
-        return Bool(logits.amax(-1) + self.similarity(item, items.vector), frame_logit)
+        logits = torch.where(window > 0, frame_logit + log_window, NEG).amax(-1)
+        # a row without evidence (a set from another module, in a group with Filter's): zeros
+        logits = torch.where(window.amax(-1) > 0, logits, 0)
+        return Bool(logits + self.similarity(item, items.vector), frame_logit)
 
 
 @register

@@ -14,9 +14,14 @@ from stair.values import Concept, ExecutionError, Extreme, Text, Video
 
 
 def _named(candidate: Concept | Text) -> Tensor:
-    """What a candidate names: a Filter's cue (its phrase), else the vector itself."""
-    cue = getattr(candidate, "cue", None)
-    return candidate.vector if cue is None else cue
+    """What a candidate names: a Filter's cue (its phrase), else the vector itself (also in the
+    rows of a group whose other rows come from a Filter: their window is zero)."""
+    cue, window = getattr(candidate, "cue", None), getattr(candidate, "window", None)
+    if cue is None:
+        return candidate.vector
+    if window is None:
+        return cue
+    return torch.where(window.amax(-1, keepdim=True) > 0, cue, candidate.vector)
 
 
 @register

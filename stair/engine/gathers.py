@@ -90,10 +90,22 @@ class Gather:
         return replace(self, **views) if views else self
 
     def take(self, store: Mapping[VType, list[Value]], name: str) -> Tensor | None:
-        """The gathered rows of one field (``"weights"``, ``"vector"``, ...) of the chunks."""
-        parts = [getattr(store[self.vtype][c], name) for c in self.chunks]
+        """The gathered rows of one field (``"weights"``, ``"vector"``, ...) of the chunks.
+
+        An optional field that some chunks have and others lack (a group's ``Exists`` reading
+        one set a ``Filter`` found, with its evidence, and one from ``ToAction``) is zero in
+        the rows of those that lack it; the modules read a zero window as no evidence.
+        """
+        chunks = [store[self.vtype][c] for c in self.chunks]
+        parts = [getattr(chunk, name) for chunk in chunks]
         if any(p is None for p in parts):
-            return None
+            some = next((p for p in parts if p is not None), None)
+            if some is None:
+                return None
+            parts = [
+                some.new_zeros((len(chunk), *some.shape[1:])) if p is None else p
+                for p, chunk in zip(parts, chunks)
+            ]  # fmt: skip
         if self.several:
             return torch.cat(parts).index_select(0, self.rows)
         if self.rows is not None:
