@@ -108,6 +108,8 @@ def test_star_golds_from_the_situation_graph_supervise_the_steps(star):
         "value": True,
         "frames": [[0, 1]],
         "window": [[0, 3]],
+        "category": "objects",
+        "members": {"clothes": [[0, 1]]},
     }
     add_features(star, ["6H78U_11.1_19.6"])
     dm = QADataModule(str(star), batch_size=2)

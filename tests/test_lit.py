@@ -16,7 +16,7 @@ from stair.engine.network import Network
 from stair.testing.batch import fake_batch, fake_vocabularies
 from stair.testing.programs import sample_trees
 from stair.train.system import LitSTAIR
-from tests.tiny_synth import one_torch_thread  # noqa: F401
+from tests.tiny_synth import one_torch_thread, tiny_root  # noqa: F401
 
 VOC = fake_vocabularies(feature_dim=12, max_count=4)
 SMALL = Network(hidden=16)
@@ -163,3 +163,35 @@ def test_gold_and_generated_programs_are_reported_side_by_side(caplog):
     assert table[0].split()[1:] == ["test", "test:generated"]
     acc = next(line for line in table if line.startswith("acc "))
     assert acc.split()[1] == f"{100 * results['test']['acc']:.1f}"
+
+
+def test_exists_reads_every_concept_of_its_set_in_training(tmp_path_factory):
+    """On real golds (the symbolic executor's "members"), training adds the reading of every
+    concept of a set's category to Exists's loss; evaluation computes none of it."""
+    from stair.data.datamodule import QADataModule
+    from stair.engine.losses import concept_space, supervised
+    from stair.train.system import plain_vocabularies
+
+    data = tiny_root(tmp_path_factory) / "synth_quick"
+    dm = QADataModule(str(data), batch_size=64)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    torch.manual_seed(0)
+    lit = LitSTAIR(plain_vocabularies(dm.vocabularies), network=Network(hidden=16))
+    lit.train()
+    space = concept_space(lit.model.bank, lit.categories)
+    read = [s for s in supervised(lit(batch).trace, batch.golds) if s.group.module == "Exists"]
+    dense = [s for s in read if s.value.concept_frame_logit is not None]
+    assert dense and dense[0].value.concept_frame_logit.shape[1] == len(lit.model.bank)
+    # some rows name the members of their set (bank rows >= 0) and its category
+    length = dense[0].value.frame_logit.shape[1]
+    assert any(bool((s.gold[:, 1 + 2 * length] >= 0).any()) for s in dense)
+    with_every = sum(float(s.value.loss(s.gold, space).sum()) for s in dense)
+    without = sum(float(s.value.loss(s.gold, space._replace(categories=None)).sum()) for s in dense)
+    assert with_every > without
+    lit.eval()
+    with torch.no_grad():
+        evaluated = supervised(lit(batch).trace, batch.golds)
+        assert all(
+            s.value.concept_frame_logit is None for s in evaluated if s.group.module == "Exists"
+        )

@@ -300,6 +300,29 @@ def test_exists_reads_the_focused_frame_that_shows_the_item_best():
         assert plain.frame_logit is None
 
 
+def test_exists_reads_every_concept_with_the_same_match_in_training_only():
+    D, V = 8, 5
+    exists = MODULES["Exists"](dim=D)
+    feats, cue = torch.randn(2, 6, D), torch.randn(2, D)
+    window = torch.tensor([[1.0, 1.0, 1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 1.0, 1.0, 1.0, 0.0]])
+    items = Concept(torch.randn(2, D), frames=feats, window=window, cue=cue)
+    concepts = torch.randn(V, D)
+    every = exists(Text(concepts[:2]), items, concepts=concepts).concept_frame_logit
+    assert every.shape == (2, V, 6)
+    for k in range(V):  # concept k as the item: the item's own frame reading
+        alone = exists(Text(concepts[k].expand(2, D)), items).frame_logit
+        torch.testing.assert_close(every[:, k], alone, atol=1e-5, rtol=1e-5)
+    exists.eval()
+    assert exists(Text(concepts[:2]), items, concepts=concepts).concept_frame_logit is None
+    # and a row with no evidence next to one with it (a mixed group): that row is the similarity
+    mixed = Concept(items.vector, frames=feats, window=window * torch.tensor([[1.0], [0.0]]),
+                    cue=cue)  # fmt: skip
+    read = exists(Text(concepts[:2]), mixed)
+    torch.testing.assert_close(
+        read.logit[1], exists.similarity(Text(concepts[:2]), mixed.vector)[1]
+    )
+
+
 def test_exists_frame_reads_a_crowded_frame_as_surely_as_a_sparse_one():
     D = 8
     exists = MODULES["ExistsFrame"](dim=D)

@@ -250,10 +250,13 @@ def test_exists_over_a_window_says_at_which_frames_the_item_is_there():
     assert spans(exists.frames) == [[4, 7], [9, 11]]  # held in 4-6 and 9-10
     assert spans(exists.window) == [[3, 12]]  # after the door, opened in frames 1-2
     golds = result.golds_json()
+    # and what else is held in the window: the gold of the same reading for every object
     assert golds["0"] == {"type": "Bool", "value": True, "frames": [[4, 7], [9, 11]],
-                          "window": [[3, 12]]}  # fmt: skip
+                          "window": [[3, 12]], "category": "objects",
+                          "members": {"cup": [[4, 7], [9, 11]], "phone": [[8, 11]]}}  # fmt: skip
     again = value_from_json(golds["0"], SCENE.num_frames)
     assert (again.frames, again.window) == (exists.frames, exists.window)
+    assert again.members == exists.members and again.category is Category.OBJECTS
     # the answers combined from frame-read facts are not read off frames themselves
     both = next(p for p, _ in CASES if p.startswith("AND(Exists"))
     assert "frames" not in evaluate(compile_program(both), SCENE).golds_json()["0"]

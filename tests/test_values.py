@@ -12,7 +12,14 @@ import torch.nn.functional as F
 from stair.programs import ActionInstance, Frame, SceneGraph, compile_program, evaluate
 from stair.programs.signatures import AnswerAs
 from stair.programs.switches import Category
-from stair.programs.symbolic import SymBool, SymConcept, SymCount, SymFrames, SymVideo
+from stair.programs.symbolic import (
+    SymBool,
+    SymConcept,
+    SymCount,
+    SymFrames,
+    SymVideo,
+    value_from_json,
+)
 from stair.values import (
     Bool,
     Concept,
@@ -250,13 +257,14 @@ def test_a_fact_read_off_frames_is_supervised_frame_by_frame():
     frames = (False, True, True, False)
     window = (True, True, True, False)
     gold = Bool.read_gold(SymBool(True, frames, window).to_json(), GoldContext(4))
-    assert gold.tolist() == [1, 0, 1, 1, 0, 1, 1, 1, 0]  # value, frames, window
+    # value, length, frames, window, no category, no members
+    assert gold.tolist() == [1, 4, 0, 1, 1, 0, 1, 1, 1, 0, -1]
     plain = Bool.read_gold(SymBool(False).to_json(), GoldContext(4))
     assert plain.shape == ()
     sure = torch.tensor([[-9.0, 9.0, 9.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
     value = Bool(torch.tensor([9.0, -9.0]), sure)
     stacked = value.stack_golds([gold, plain])
-    assert stacked.shape == (2, 9) and stacked[1].tolist() == [0] + [0] * 8
+    assert stacked.shape == (2, 10) and stacked[1].tolist() == [0] + [0] * 8 + [-1]
     assert value.judge(stacked)["acc"].tolist() == [1, 1]
     loss = value.loss(stacked)
     # right frames, and the fourth (outside the window) not counted: near zero; the plain row
@@ -274,6 +282,42 @@ def test_a_fact_read_off_frames_is_supervised_frame_by_frame():
         "window": {"spans": [[0, 3]], "spans_seconds": [[0.0, 1.5]]},
     }
     assert Bool.explain_gold(plain, times, []) == {"type": "Bool", "value": False}
+
+
+def test_a_fact_read_off_frames_is_supervised_for_every_concept_of_the_set():
+    # "were they holding the cup?" over frames 0-2: the cup held at 1-2, the phone at 0
+    held = (frozenset({"phone"}), frozenset({"cup"}), frozenset({"cup"}), frozenset())
+    window = (True, True, True, False)
+    fact = SymBool(True, (False, True, True, False), window, held, Category.OBJECTS)
+    data = fact.to_json()
+    assert data["members"] == {"cup": [[1, 3]], "phone": [[0, 1]]}
+    assert data["category"] == "objects"
+    assert value_from_json(data, 4).members == held
+    ctx = GoldContext(4, VOCAB)  # cup 0, phone 1, dish 2, holding 3 (a relation), door 4
+    gold = Bool.read_gold(data, ctx)
+    other = Bool.read_gold(SymBool(False, (False,) * 4, window).to_json(), ctx)
+    kinds = [Category.OBJECTS] * 3 + [Category.RELATIONS, Category.OBJECTS]
+    cats = torch.tensor([list(Category).index(c) for c in kinds])
+    space = ConceptSpace(list(VOCAB), torch.zeros(len(VOCAB), 2), 1.0, cats)
+    # the reading of every concept at 5 frames (the batch's length): right where it counts
+    right = torch.full((2, len(VOCAB), 5), -9.0)
+    right[0, 0, 1:3] = 9.0  # the cup at frames 1-2
+    right[0, 1, 0] = 9.0  # the phone at frame 0
+    right[0, 3] = 9.0  # "holding" is no object: not supervised
+    right[:, 4, 3:] = 9.0  # the door outside the window: not supervised
+    frame = torch.tensor([[-9.0, 9.0, 9.0, -9.0, 0.0], [-9.0] * 5])
+    value = Bool(torch.tensor([9.0, -9.0]), frame, right)
+    stacked = value.stack_golds([gold, other])
+    assert stacked.shape == (2, 1 + 2 * 5 + 1 + 2 * 6)  # up to two members a row, 5 frames
+    assert value.loss(stacked, space).max() < 1e-3
+    wrong = right.clone()
+    wrong[0, 1, 0] = -9.0  # misses the phone held at frame 0
+    wrong[1, 4, 0] = 9.0  # sees a door in the second row's window
+    loss = Bool(torch.tensor([9.0, -9.0]), frame, wrong).loss(stacked, space)
+    assert loss[0] > 0.5 and loss[1] < 1e-3  # the second row has no category: values only
+    # without the bank's categories, or without the reading, only value and frames count
+    assert Bool(torch.tensor([9.0, -9.0]), frame, wrong).loss(stacked).max() < 1e-3
+    assert Bool(torch.tensor([9.0, -9.0]), frame).stack_golds([gold, other]).shape == (2, 12)
 
 
 def test_a_bool_read_frame_by_frame_shows_each_real_frame():

@@ -138,7 +138,8 @@ def exists(item: SymConcept | Phrase, items: SymConcept) -> SymBool:
     value = bool(names & items.items)
     if items.frames is None or items.window is None:
         return SymBool(value)
-    return SymBool(value, tuple(bool(names & s) for s in items.frames), items.window)
+    frames = tuple(bool(names & s) for s in items.frames)
+    return SymBool(value, frames, items.window, items.frames, items.category)
 
 
 @operation("ExistsFrame")

@@ -99,11 +99,15 @@ class SymConcept:
 @dataclass(frozen=True)
 class SymBool:
     """Yes or no; for ``Exists`` over a window, also the frames of the window that show the item
-    (``frames``, within ``window``: the per-frame gold of its frame reading)."""
+    (``frames``, within ``window``: the per-frame gold of its frame reading) and what each frame
+    of the window holds of the set's category (``members``, the ``Filter``'s per-frame sets, of
+    ``category``): the gold of the same reading for every other concept of the category."""
 
     value: bool
     frames: Mask | None = field(default=None, compare=False)
     window: Mask | None = field(default=None, compare=False)
+    members: tuple[frozenset[str], ...] | None = field(default=None, compare=False)
+    category: Category | None = field(default=None, compare=False)
     vtype: ClassVar[VType] = VType.BOOL
 
     def to_json(self) -> dict[str, Any]:
@@ -111,6 +115,10 @@ class SymBool:
         if self.frames is not None and self.window is not None:
             out["frames"] = spans(self.frames)
             out["window"] = spans(self.window)
+            if self.members is not None and self.category is not None:
+                names = sorted(frozenset().union(*self.members))
+                out["category"] = self.category.value
+                out["members"] = {n: spans(tuple(n in s for s in self.members)) for n in names}
         return out
 
 
@@ -148,7 +156,15 @@ def value_from_json(data: dict[str, Any], num_frames: int) -> SymValue:
         return SymConcept(frozenset(data["items"]), cat)
     if kind == "Bool":
         if "frames" in data and "window" in data:
-            return SymBool(bool(data["value"]), mask(data["frames"]), mask(data["window"]))
+            members, cat = None, None
+            if "members" in data and data.get("category"):
+                cat = Category(data["category"])
+                rows = {n: mask(r) for n, r in data["members"].items()}
+                members = tuple(
+                    frozenset(n for n, m in rows.items() if m[f]) for f in range(num_frames)
+                )  # fmt: skip
+            frames, window = mask(data["frames"]), mask(data["window"])
+            return SymBool(bool(data["value"]), frames, window, members, cat)
         return SymBool(bool(data["value"]))
     if kind == "Count":
         return SymCount(int(data["value"]))

@@ -79,9 +79,9 @@ class _Context:
     phrase rows, computed when the first group asks (:attr:`Text.projections`).
     """
 
-    def __init__(self, bank: nn.Module | None, text: Tensor) -> None:
+    def __init__(self, bank: nn.Module | None, text: Tensor, concepts: Tensor | None) -> None:
         self.bank, self._actions = bank, None
-        self.text = text
+        self.text, self.concepts = text, concepts
         self._projected: dict[tuple[Span, nn.Module], Tensor] = {}
 
     def phrases(self, gather: Gather, value: Text) -> Text:
@@ -96,6 +96,8 @@ class _Context:
         return Text(value.vector, projections)
 
     def get(self, name: str) -> Any:
+        if name == "concepts":
+            return self.concepts
         if name == "actions":
             if self.bank is None:
                 return None
@@ -128,19 +130,22 @@ def execute(
     text: Tensor,
     video: Video,
     bank: nn.Module | None = None,
+    concepts: Tensor | None = None,
 ) -> Trace:
     """Run every node of the plan's trees, one module call per group; see the module docstring.
 
     ``text [P, D]``: the phrase embeddings, row ``r`` for ``plan.text_index.texts[r]``;
     ``video``: the encoded videos, row ``plan``'s ``video_index[b]`` for tree ``b``; ``bank``:
-    a :class:`~stair.modules.ConceptBank` (needed by ``Superlative`` over every action).
+    a :class:`~stair.modules.ConceptBank` (needed by ``Superlative`` over every action);
+    ``concepts [V, D]``: every bank concept's name encoded as a phrase (the ``concepts``
+    context: ``Exists`` reads every concept with it in training), or None.
     """
     if text.shape[0] < len(plan.text_index):
         raise ExecutionError(f"{text.shape[0]} phrase rows for {len(plan.text_index)} phrases")
     if len(video) < plan.num_videos:
         raise ExecutionError(f"{len(video)} videos, but the plan reads row {plan.num_videos - 1}")
     store: dict[VType, list[Value]] = {VType.TEXT: [Text(text)], VType.VIDEO: [video]}
-    ctx = _Context(bank, text)
+    ctx = _Context(bank, text, concepts)
     outputs: list[Value] = []
     for group in plan.groups:
         args = [_fetch(store, a, ctx) for a in group.args]

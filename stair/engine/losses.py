@@ -93,12 +93,15 @@ def intermediate_losses(
     golds: Sequence[dict[int, Tensor]],
     options: Sequence[dict[int, int]],
     bank: ConceptBank,
+    categories: Tensor | None = None,
 ) -> IntermediateLoss:
-    """Sum of every supervised node's loss (its value type's ``.loss`` against its gold)."""
+    """Sum of every supervised node's loss (its value type's ``.loss`` against its gold);
+    ``categories``: the bank's (:func:`~stair.engine.metrics.concept_categories`), for the losses
+    that read them (a Bool's reading of every concept of a set's category)."""
     total = bank.embeddings.new_zeros(())
     count = 0
     by_module: dict[str, Tensor] = {}
-    space = concept_space(bank)
+    space = concept_space(bank, categories)
     for sup in supervised(trace, golds, options):
         loss = sup.value.loss(sup.gold, space, sup.option)
         summed = loss.sum()

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from stair.engine.batch import QABatch
-from stair.engine.encoders import phrase_vectors
+from stair.engine.encoders import QuestionEncoder, phrase_vectors
 from stair.engine.executor import Trace, execute
 from stair.engine.heads import AnswerVocabulary, TypedAnswerHead
 from stair.engine.network import (
@@ -45,6 +45,7 @@ from stair.engine.options import (
     encode_candidates,
 )
 from stair.modules import build_modules
+from stair.programs.text import WordVocabulary
 from stair.values import ExecutionError, Video
 
 
@@ -92,6 +93,8 @@ class STAIRModel(nn.Module):
         self.question_encoder = build_question_encoder(vocabularies, network)
         self.text_proj = nn.Linear(hidden, hidden)
         self.bank = build_concept_bank(vocabularies, network, self.question_encoder)
+        names = Candidates.build([concepts], WordVocabulary(vocabularies["words"]))
+        self.register_buffer("concept_words", names.words, persistent=False)
         max_count = int(vocabularies["max_count"])
         self.nmn = build_modules(dim=hidden, max_count=max_count, share=share_localizer)
         self.answer_mode = vocabularies.get("answer_mode", "vocabulary")
@@ -120,10 +123,19 @@ class STAIRModel(nn.Module):
         )
         return self.text_proj(phrases), sentence
 
+    def encode_concepts(self) -> Tensor | None:
+        """Every bank concept's name encoded as a phrase, ``[V, H]`` (the question encoder's
+        learned words; None with a pretrained encoder, whose words are not ids)."""
+        if not isinstance(self.question_encoder, QuestionEncoder):
+            return None
+        return self.text_proj(encode_candidates(self.question_encoder, self.concept_words))
+
     def forward(self, batch: QABatch) -> ModelOutput:
         video = self.encode_videos(batch.features, batch.frame_mask)
         text, sentence = self.encode_text(batch)
-        trace = execute(batch.plan.to(video.mask.device), self.nmn, text, video, self.bank)
+        concepts = self.encode_concepts() if self.training else None  # read in training only
+        plan = batch.plan.to(video.mask.device)
+        trace = execute(plan, self.nmn, text, video, self.bank, concepts)
         if isinstance(self.head, TypedAnswerHead):
             with torch.autocast(video.features.device.type, enabled=False):  # answers in fp32
                 logits, valid = self.head(trace, self.bank.embeddings)

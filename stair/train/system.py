@@ -165,7 +165,9 @@ class LitSTAIR(L.LightningModule):
         parts = {"loss": answer, "answer": answer.detach()}
         weight = self.hparams.intermediate_weight
         if weight > 0 and out.trace is not None and any(batch.golds):
-            inter = intermediate_losses(out.trace, batch.golds, batch.options, self.model.bank)
+            inter = intermediate_losses(
+                out.trace, batch.golds, batch.options, self.model.bank, self.categories
+            )
             per_question = inter.total / len(batch)
             parts["loss"] = answer + weight * per_question
             parts["intermediate"] = per_question.detach()
