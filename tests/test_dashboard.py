@@ -196,3 +196,26 @@ def test_dashboard_renders_in_headless_chromium(audited, tmp_path):
     assert 'id="trust-chart"' in dom and "data:image/png;base64," in dom
     for module in summarise(records).modules:
         assert f'id="module-{module}"' in dom
+
+
+def test_exists_frame_readings_are_tallied_against_what_the_features_show(trained, audited,
+                                                                          capsys):  # fmt: skip
+    """``bench/exists_frames.py`` on a real audit: every audited window frame of an Exists over
+    ``Filter[objects]`` is counted once by kind, and the pairs' again by relation and mentions."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "exists_frames.py"
+    spec = importlib.util.spec_from_file_location("bench_exists_frames", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data, out = trained[0], audited[0]
+    tallies = bench.frame_readings(Path(data), out / "records.jsonl")
+    kinds = tallies["kind"]
+    assert sum(kinds.values()) > 0
+    pairs = sum(v for k, v in kinds.items() if k[0] == "pair")
+    assert sum(tallies["relation"].values()) == pairs == sum(tallies["named"].values())
+    bench.print_tally("kind", kinds)
+    bench.probe(Path(data), "test", steps=20)
+    printed = capsys.readouterr().out
+    assert "shown: wrong" in printed and "probe (test)" in printed
