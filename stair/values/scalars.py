@@ -71,19 +71,12 @@ def _balanced_mean(per: Tensor, target: Tensor, weight: Tensor) -> Tensor:
 
 
 def _frame_gold(flat: Tensor, length: int) -> FrameGold:
-    """The frame gold of a flat row (:meth:`FrameGold.flat`) over ``length`` frames."""
-    rest = flat[2 * length + 1 :].view(-1, length + 1)
+    """The frame gold of a row laid out as :meth:`FrameGold.flat` over ``length`` frames, or of
+    such rows stacked (``[R, ...]``)."""
+    members = flat[..., 2 * length + 1 :].unflatten(-1, (-1, length + 1))
     return FrameGold(
-        flat[:length], flat[length : 2 * length], flat[2 * length], rest[:, 0].long(), rest[:, 1:]
-    )
-
-
-def _stacked(gold: Tensor, length: int) -> FrameGold:
-    """The frame golds of stacked rows ``[R, 1 + 2 L + 1 + K (L + 1)]``."""
-    rest = gold[:, 2 * length + 2 :].view(len(gold), -1, length + 1)
-    return FrameGold(
-        gold[:, 1 : 1 + length], gold[:, 1 + length : 1 + 2 * length], gold[:, 1 + 2 * length],
-        rest[..., 0].long(), rest[..., 1:],
+        flat[..., :length], flat[..., length : 2 * length], flat[..., 2 * length],
+        members[..., 0].long(), members[..., 1:],
     )  # fmt: skip
 
 
@@ -143,12 +136,11 @@ class Bool(Value):
         if self.frame_logit is None or all(g.numel() == 1 for g in golds):
             return values
         length = self.frame_logit.shape[1]
+        no_frames = torch.tensor([-1.0])  # no frames, no category, no members
         parsed = [
-            _frame_gold(g[2:], int(g[1])) if g.numel() > 1
-            else FrameGold(*(torch.zeros(0),) * 2, torch.tensor(-1.0),
-                           torch.zeros(0, dtype=torch.long), torch.zeros(0, 0))
+            _frame_gold(g[2:], int(g[1])) if g.numel() > 1 else _frame_gold(no_frames, 0)
             for g in (g.reshape(-1) for g in golds)
-        ]  # fmt: skip
+        ]
         width = max(p.ids.shape[0] for p in parsed) if self.concept_frame_logit is not None else 0
         rows = [
             torch.cat([v[None], p._replace(ids=p.ids[:width], members=p.members[:width])
@@ -169,7 +161,7 @@ class Bool(Value):
         )
         if gold.dim() == 1 or self.frame_logit is None:
             return loss
-        found = _stacked(gold.to(loss), self.frame_logit.shape[1])
+        found = _frame_gold(gold[:, 1:].to(loss), self.frame_logit.shape[1])
         per_frame = F.binary_cross_entropy_with_logits(
             self.frame_logit, found.frames, reduction="none"
         )
