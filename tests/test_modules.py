@@ -389,6 +389,21 @@ def test_choose_is_soft_and_returns_its_option_probability():
     assert choose.log_scale.grad is not None
 
 
+def test_equals_resolves_a_soft_mix_against_the_bank():
+    # a Superlative that picks the second of two candidates at 0.6 still lies near the first:
+    # by similarity alone that reads "the same"; against the bank, the chance of naming it
+    equals = MODULES["Equals"](dim=3)
+    bank = torch.eye(3, requires_grad=True)
+    first = Text(torch.tensor([[1.0, 0, 0]]))
+    mix = Concept(torch.tensor([[0.4, 0.6, 0.0]]))
+    assert equals(first, mix).logit.item() > 0
+    out = equals(first, mix, bank=bank)
+    assert out.logit.item() < 0
+    assert equals(first, Concept(torch.tensor([[0.9, 0.1, 0.0]])), bank=bank).logit.item() > 0
+    out.logit.sum().backward()
+    assert bank.grad is None and equals.log_scale.grad is not None  # the bank is read, not moved
+
+
 def test_filter_attention_is_a_softmax_over_time():
     filt = MODULES["Filter"](dim=4)
     feats = torch.zeros(1, 5, 4)

@@ -80,7 +80,7 @@ class _Context:
     """
 
     def __init__(self, bank: nn.Module | None, text: Tensor, concepts: Tensor | None) -> None:
-        self.bank, self._actions = bank, None
+        self.bank, self._actions, self._embeddings = bank, None, None
         self.text, self.concepts = text, concepts
         self._projected: dict[tuple[Span, nn.Module], Tensor] = {}
 
@@ -98,6 +98,12 @@ class _Context:
     def get(self, name: str) -> Any:
         if name == "concepts":
             return self.concepts
+        if name == "bank":
+            if self.bank is None:
+                return None
+            if self._embeddings is None:
+                self._embeddings = self.bank.embeddings
+            return self._embeddings
         if name == "actions":
             if self.bank is None:
                 return None
