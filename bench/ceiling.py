@@ -80,7 +80,9 @@ def nmn_results(
 
     quiet_lightning()
     lit = LitSTAIR.load_from_checkpoint(ckpt, map_location="cpu")
-    dm = QADataModule(data, eval_batch_size=batch_size)
+    # the questions are read with the model's own vocabularies: its word ids follow the word
+    # counts of the folder it was trained on, which need not be this one
+    dm = QADataModule(data, eval_batch_size=batch_size, vocabularies_from=ckpt)
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                         enable_model_summary=False, enable_progress_bar=progress)  # fmt: skip
     trainer.test(lit, dataloaders=[dm.loader(s) for s in splits], verbose=False)

@@ -187,6 +187,26 @@ def test_the_bench_runs_end_to_end(trained, capsys):
     assert all("family/" in " ".join(r["nmn"]) for r in results.values())
 
 
+
+def test_the_bench_reads_another_folder_with_the_models_words(trained, tmp_path):
+    """A checkpoint tested on a folder it was not trained on: the word ids follow the word counts
+    of the training questions, so that folder's own vocabulary would number the words otherwise.
+    The copy below keeps every test question, and the training questions without "holding"."""
+    data, ckpt, _ = trained
+    other = tmp_path / "synth"
+    shutil.copytree(data, other)
+    train = (other / "questions" / "train.jsonl").read_text().splitlines(keepends=True)
+    kept = [line for line in train if "holding" not in line]
+    (other / "questions" / "train.jsonl").write_text("".join(kept))
+    from stair.data.datamodule import QADataModule
+
+    assert QADataModule(str(other)).vocabularies.words != QADataModule(str(data)).vocabularies.words
+    bench = _bench()
+    here = bench.nmn_results(str(ckpt), str(data), ["test"], 64, False)["test"]
+    there = bench.nmn_results(str(ckpt), str(other), ["test"], 64, False)["test"]
+    assert there == pytest.approx(here)
+
+
 def test_the_decodability_bench_reads_the_replayed_labels(trained, capsys):
     """``bench/decodability.py``: its labels are what the features hold (a frame is the sum of
     its kept entity rows, up to the noise), and both read-outs are scored on held-out frames."""
