@@ -187,7 +187,6 @@ def test_the_bench_runs_end_to_end(trained, capsys):
     assert all("family/" in " ".join(r["nmn"]) for r in results.values())
 
 
-
 def test_the_bench_reads_another_folder_with_the_models_words(trained, tmp_path):
     """A checkpoint tested on a folder it was not trained on: the word ids follow the word counts
     of the training questions, so that folder's own vocabulary would number the words otherwise.
