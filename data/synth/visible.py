@@ -18,8 +18,8 @@ Why this is a principled oracle: the symbolic executor on the visible graph is a
 (the exact semantics of every operation, the gold program) on perfect perception of what the
 features contain, frame by frame. The noise is left out because it is far below the entity
 margin: at norm 0.3 in 256 dimensions it moves a frame's score ``<feature, entity row>`` by
-``0.3 / sqrt(256)`` ≈ 0.019 (standard deviation; about 0.10 at most over the 1,000 videos of the
-default benchmark), while a present entity scores about 1 (median 1.00) and an absent one about
+``0.3 / sqrt(256)`` ≈ 0.019 (standard deviation; about 0.10 at most over the test videos of
+the default benchmark), while a present entity scores about 1 (median 1.00) and an absent one about
 0 (median 0.01); :func:`entity_scores` measures these. The interference of entities that share a
 part (a relation, a verb, an object) is larger than the noise (an absent entity scores up to
 ~0.7 at the 99th percentile): the oracle assumes perception that resolves it, as exact decoding

@@ -27,9 +27,9 @@ HELP = "Generate the synthetic video QA benchmark (scene graphs, questions, spli
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="datasets/synth", help="output folder")
-    parser.add_argument("--videos", type=int, default=1000, help="number of videos")
+    parser.add_argument("--videos", type=int, default=4000, help="number of videos")
     parser.add_argument(
-        "--questions-per-video", type=int, default=20, help="questions per video (K)"
+        "--questions-per-video", type=int, default=5, help="questions per video (K)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of everything")
     parser.add_argument(

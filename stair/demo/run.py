@@ -48,12 +48,12 @@ class DemoSettings:
     """How big a demo to run; :meth:`quick` is the smoke-test size."""
 
     dataset: str = "synth"  #: folder name under the data root
-    videos: int = 1000  #: videos of the synthetic benchmark, if it must be generated
-    questions_per_video: int = 20
+    videos: int = 4000  #: videos of the synthetic benchmark, if it must be generated
+    questions_per_video: int = 5
     hidden: int = 256
     word_dim: int = 128
     batch_size: int = 128
-    epochs: int = 11  #: module network
+    epochs: int = 14  #: module network
     lr: float = 2e-3
     dropout: float = 0.0
     intermediate_weight: float = 1.0
