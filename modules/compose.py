@@ -21,6 +21,17 @@ class ToAction(nn.Module):
     action they did to the object they were holding first": ``ToAction(verb, <object>)``; the
     verb may itself be a reference, "what they did to the blanket first", a relation); feeds
     ``Localize`` (as the action), ``Exists``, ``Equals``. Supervised by InfoNCE vs the action.
+
+    Given the bank and every concept's name as a phrase (the ``bank`` and ``concepts``
+    contexts), the output also says which concept it names, as a phrase (``Concept.named``):
+    ``sum_c p(c) n_c`` with ``p = softmax_c(s cos(vector, e_c))`` (learned ``s``) and ``n_c``
+    the name of concept ``c`` encoded as a phrase; the bank and the names are read, not
+    trained, here (with the names trained through it, ``test_novel`` lost 0.65 points over two
+    seeds). ``Localize`` matches that against the frames: its vector alone, though nearest the
+    right action, also lay near the other actions on the same object ("reading a book" at
+    cosine 0.65, "closing a book" 0.31), and Localize found them all. On ``test_more_steps``,
+    where nearly every question localises such an action, Localize IoU 94.9 / 94.1 -> 97.2 /
+    97.8 at seeds 0 / 2, and the split 95.1 -> 96.1 % over three seeds (demo's benchmark).
     """
 
     def __init__(self, dim: int) -> None:
@@ -28,10 +39,23 @@ class ToAction(nn.Module):
         self.verb = nn.Linear(dim, dim)
         self.object = nn.Linear(dim, dim, bias=False)
         self.out = nn.Linear(dim, dim)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
 
-    def forward(self, verb: Text | Concept, object: Concept | Text) -> Concept:
+    def forward(
+        self,
+        verb: Text | Concept,
+        object: Concept | Text,
+        *,
+        bank: Tensor | None = None,
+        concepts: Tensor | None = None,
+    ) -> Concept:
         hidden = F.gelu(project(self.verb, verb) + project(self.object, object))
-        return Concept(self.out(hidden))
+        vector = self.out(hidden)
+        if bank is None or concepts is None:
+            return Concept(vector)
+        rows = F.normalize(bank.detach(), dim=-1)  # (V, D)
+        p = (F.normalize(vector, dim=-1) @ rows.T * self.log_scale.exp()).softmax(-1)  # (B, V)
+        return Concept(vector, named=p @ concepts.detach().to(p))
 
 
 @register

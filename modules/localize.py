@@ -10,6 +10,14 @@ from stair.modules.registry import register
 from stair.values import Concept, Frames, Text, Video
 
 
+def _by_name(action: Concept | Text) -> Concept | Text:
+    """A ``ToAction`` concept as the phrase it names (its vector in the rows without one)."""
+    named = getattr(action, "named", None)
+    if named is None:
+        return action
+    return Concept(torch.where(named.abs().amax(-1, keepdim=True) > 0, named, action.vector))
+
+
 @register
 class Localize(nn.Module):
     """Per-frame probability that the named action is under way, within the focus window.
@@ -23,7 +31,8 @@ class Localize(nn.Module):
     Appears in every time expression ("before they opened a closet" compiles to
     ``Temporal[before](video, Localize(video, "opening a closet"))``) and in counting questions
     ("how many times did they ..."). Its output feeds ``Temporal`` as an anchor and ``Count``.
-    Supervised by BCE against the frames where the action is under way.
+    An action from ``ToAction`` is matched by the phrase it names (``Concept.named``), as a
+    phrase is. Supervised by BCE against the frames where the action is under way.
     """
 
     def __init__(self, dim: int) -> None:
@@ -34,6 +43,7 @@ class Localize(nn.Module):
         self.gap = nn.Parameter(torch.zeros(()))
 
     def forward(self, video: Video, action: Concept | Text) -> Frames:
+        action = _by_name(action)
         logits = match_frames(video.features, project(self.query, action)) + self.bias  # (B, T)
         probs = torch.where(video.mask, torch.sigmoid(logits), 0)  # padding bridges nothing
         gate = match_frames(video.features, project(self.gap_query, action)) + self.gap

@@ -24,8 +24,8 @@ Contract of a module class:
   ``Annotated[X | None, OnlyWith("between")] = None``; the return hint is the output type;
 - keyword-only parameters are *context* the executor supplies, not program arguments; the only
   ones are ``actions``, the action rows ``[A, D]`` of the concept bank, ``bank``, all its rows
-  ``[V, D]``, and ``concepts``, every bank concept's name encoded as a phrase ``[V, D]`` (in
-  training only; else None);
+  ``[V, D]``, and ``concepts``, every bank concept's name encoded as a phrase ``[V, D]`` (None
+  with a pretrained question encoder);
 - ``keeps_features = "video"`` (class attribute) declares that the output ``Video`` has the
   features of that input slot (only the window changes), which lets the executor skip copying;
 - ``shares = ("Localize", ("query", "bias"))`` (class attribute) declares that the module may

@@ -501,3 +501,41 @@ def test_localize_tells_a_missed_detection_from_a_pause_by_the_frame_itself():
     with torch.no_grad():
         probs = loc(video, Text(torch.tensor([[1.0, 0.0]]))).probs[0]
     assert probs[1] > 0.99 and probs[3] < 0.01
+
+
+def test_to_action_names_the_nearest_bank_concept_as_its_phrase():
+    """``named`` mixes the concepts' phrases by how near the vector lies to each bank row: a
+    vector near row 1 names phrase 1; without the contexts there is no ``named``."""
+    to_action = MODULES["ToAction"](dim=4)
+    bank = torch.eye(4)
+    phrases = torch.arange(16.0).reshape(4, 4)  # the concepts' names as phrases, any vectors
+    with torch.no_grad():
+        to_action.log_scale.fill_(math.log(50.0))
+        to_action.out.weight.zero_()
+        to_action.out.bias.copy_(torch.tensor([0.1, 1.0, 0.0, 0.2]))  # nearest bank row: 1
+        verb, obj = Text(torch.randn(2, 4)), Concept(torch.randn(2, 4))
+        alone = to_action(verb, obj)
+        out = to_action(verb, obj, bank=bank, concepts=phrases)
+    assert alone.named is None and torch.equal(out.vector, alone.vector)
+    torch.testing.assert_close(out.named, phrases[1].expand(2, 4), atol=1e-3, rtol=0)
+    with torch.no_grad():
+        to_action.log_scale.fill_(0.0)  # a soft reading: a proper mix of the phrases, not one
+        soft = to_action(verb, obj, bank=bank, concepts=phrases).named
+    assert not torch.allclose(soft, phrases[1].expand(2, 4), atol=0.5)
+
+
+def test_localize_matches_a_named_action_as_the_phrase_and_zero_rows_by_their_vector():
+    loc = _localize(-10.0)
+    feats = torch.zeros(2, 4, 2)
+    feats[:, [1, 2], 0] = 30.0  # feature 0 (the phrase's action) at frames 1-2
+    feats[:, 3, 1] = 30.0  # feature 1 (what the vector alone is near) at frame 3
+    video = Video(feats, torch.ones(2, 4), torch.ones(2, 4, dtype=torch.bool))
+    vector = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    named = torch.tensor([[1.0, 0.0], [0.0, 0.0]])  # row 1: a group row without a name
+    with torch.no_grad():
+        probs = loc(video, Concept(vector, named=named)).probs
+        first = Video(feats[:1], torch.ones(1, 4), torch.ones(1, 4, dtype=torch.bool))
+        by_phrase = loc(first, Text(named[:1])).probs[0]
+    assert torch.equal(probs[0], by_phrase) and probs[0, [1, 2]].min() > 0.99
+    assert probs[0, 3] < 0.01  # not what the vector alone points at
+    assert probs[1, 3] > 0.99 and probs[1, :3].max() < 0.01  # no name: its vector

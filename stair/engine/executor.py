@@ -144,7 +144,8 @@ def execute(
     ``video``: the encoded videos, row ``plan``'s ``video_index[b]`` for tree ``b``; ``bank``:
     a :class:`~stair.modules.ConceptBank` (needed by ``Superlative`` over every action);
     ``concepts [V, D]``: every bank concept's name encoded as a phrase (the ``concepts``
-    context: ``Exists`` reads every concept with it in training), or None.
+    context: ``Exists`` reads every concept with it in training, ``ToAction`` names its action
+    with it), or None.
     """
     if text.shape[0] < len(plan.text_index):
         raise ExecutionError(f"{text.shape[0]} phrase rows for {len(plan.text_index)} phrases")

@@ -133,7 +133,7 @@ class STAIRModel(nn.Module):
     def forward(self, batch: QABatch) -> ModelOutput:
         video = self.encode_videos(batch.features, batch.frame_mask)
         text, sentence = self.encode_text(batch)
-        concepts = self.encode_concepts() if self.training else None  # read in training only
+        concepts = self.encode_concepts()
         plan = batch.plan.to(video.mask.device)
         trace = execute(plan, self.nmn, text, video, self.bank, concepts)
         if isinstance(self.head, TypedAnswerHead):

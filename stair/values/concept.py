@@ -68,6 +68,11 @@ class Concept(Value):
     tests one hypothesis against the set (``Exists``: is this item among them; ``Superlative``:
     how long does the named action last) reads the evidence frame by frame instead of the one
     summary vector, which cannot hold every member of a large set.
+
+    ``named``: for ``ToAction``'s output, the concept it names as a phrase ``[B, D]`` (the bank
+    concepts' names encoded by the question encoder, mixed by how likely the vector names each),
+    which ``Localize`` matches against the frames as it matches a phrase (zero in the rows of a
+    group whose other rows lack it).
     """
 
     vector: Tensor
@@ -75,6 +80,7 @@ class Concept(Value):
     frames: Tensor | None = None
     window: Tensor | None = None
     cue: Tensor | None = None
+    named: Tensor | None = None
     vtype = VType.CONCEPT
 
     def similarities(self, bank: Tensor) -> Tensor:
