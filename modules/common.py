@@ -40,6 +40,16 @@ def time_attention(scores: Tensor, focus: Tensor, mask: Tensor) -> Tensor:
     return scores.masked_fill(~mask, NEG).softmax(dim=-1)
 
 
+def bank_posterior(vector: Tensor, bank: Tensor, scale: Tensor) -> Tensor:
+    """Which bank concept a vector names: ``softmax_c(scale cos(vector, e_c))``, ``[B, V]``.
+
+    The bank ``[V, D]`` is read, not trained, through it (detached): the modules that resolve
+    a vector against the bank (``Equals``, ``ToAction``) must not pull its concepts apart.
+    """
+    rows = F.normalize(bank.detach(), dim=-1)
+    return (F.normalize(vector, dim=-1) @ rows.T * scale).softmax(-1)
+
+
 def project(layer: nn.Module, value: Concept | Text) -> Tensor:
     """``layer(value.vector)``: for phrases, a row of the executor's batch-wide projection.
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stair.modules.common import SimilarityLogit, project, weighted_sum
+from stair.modules.common import SimilarityLogit, bank_posterior, project, weighted_sum
 from stair.modules.registry import register
 from stair.values import Bool, Concept, Text
 
@@ -53,8 +53,7 @@ class ToAction(nn.Module):
         vector = self.out(hidden)
         if bank is None or concepts is None:
             return Concept(vector)
-        rows = F.normalize(bank.detach(), dim=-1)  # (V, D)
-        p = (F.normalize(vector, dim=-1) @ rows.T * self.log_scale.exp()).softmax(-1)  # (B, V)
+        p = bank_posterior(vector, bank, self.log_scale.exp())  # (B, V)
         return Concept(vector, named=p @ concepts.detach().to(p))
 
 
@@ -108,9 +107,8 @@ class Equals(nn.Module):
         logit = self.similarity(first, second.vector)
         if bank is None:
             return Bool(logit)
-        rows = F.normalize(bank.detach(), dim=-1)  # (V, D)
         scale = self.log_scale.exp()
-        p_a = (F.normalize(first.vector, dim=-1) @ rows.T * scale).softmax(-1)  # (B, V)
-        p_b = (F.normalize(second.vector, dim=-1) @ rows.T * scale).softmax(-1)
+        p_a = bank_posterior(first.vector, bank, scale)  # (B, V)
+        p_b = bank_posterior(second.vector, bank, scale)
         same = (p_a * p_b).sum(-1).clamp(1e-6, 1 - 1e-6)
         return Bool(logit + same.log() - (-same).log1p())
